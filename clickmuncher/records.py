@@ -1,0 +1,105 @@
+"""The records that cross topics: ``ClickEvent`` on ``clicks``, ``ClickWindow`` on ``click-windows``.
+
+Both sides of a topic use these encoders and decoders, so the JSON shape (SPEC §6) is pinned in one place.
+Decoders raise :class:`RecordError` with a short reason; callers dead-letter the raw bytes with it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+RECORD_VERSION = 1
+
+
+class RecordError(ValueError):
+    """A record that cannot be decoded; the message is the reason put in the dead-letter header."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClickEvent:
+    url: str
+    ts_ms: int
+
+    def key(self) -> bytes:
+        return self.url.encode()
+
+    def encode(self) -> bytes:
+        return json.dumps({"v": RECORD_VERSION, "url": self.url, "ts_ms": self.ts_ms}).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> ClickEvent:
+        body = _json_object(raw)
+        url = body.get("url")
+        ts_ms = body.get("ts_ms")
+        if not isinstance(url, str) or not url:
+            raise RecordError("missing or non-string field 'url'")
+        if not isinstance(ts_ms, int) or isinstance(ts_ms, bool) or ts_ms < 0:
+            raise RecordError("missing or non-integer field 'ts_ms'")
+        return cls(url=url, ts_ms=ts_ms)
+
+
+def iso_utc(ms: int) -> str:
+    """Milliseconds since the epoch as ISO-8601 UTC with a ``Z``, e.g. ``2026-11-24T00:30:00Z``."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    text = moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class ClickWindow:
+    url: str
+    window_start_ms: int
+    window_end_ms: int
+    clicks: int
+    revision: int
+
+    def key(self) -> bytes:
+        return f"{self.window_start_ms}:{self.url}".encode()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": RECORD_VERSION,
+            "url": self.url,
+            "window_start": iso_utc(self.window_start_ms),
+            "window_end": iso_utc(self.window_end_ms),
+            "window_start_ms": self.window_start_ms,
+            "window_end_ms": self.window_end_ms,
+            "clicks": self.clicks,
+            "revision": self.revision,
+        }
+
+    def encode(self) -> bytes:
+        return json.dumps(self.to_json()).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> ClickWindow:
+        body = _json_object(raw)
+        fields: dict[str, Any] = {}
+        for name in ("window_start_ms", "window_end_ms", "clicks", "revision"):
+            value = body.get(name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise RecordError(f"missing or invalid integer field '{name}'")
+            fields[name] = value
+        url = body.get("url")
+        if not isinstance(url, str) or not url:
+            raise RecordError("missing or non-string field 'url'")
+        if fields["window_end_ms"] <= fields["window_start_ms"]:
+            raise RecordError("window_end_ms must be after window_start_ms")
+        return cls(url=url, **fields)
+
+
+def _json_object(raw: bytes | None) -> dict[str, Any]:
+    if raw is None:
+        raise RecordError("empty value")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise RecordError(f"not JSON: {e}") from e
+    if not isinstance(body, dict):
+        raise RecordError("not a JSON object")
+    if body.get("v") != RECORD_VERSION:
+        raise RecordError(f"unsupported record version {body.get('v')!r}")
+    return body

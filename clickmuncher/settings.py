@@ -1,0 +1,116 @@
+"""Settings from ``CLICKMUNCHER_*`` environment variables (and a ``.env`` file).
+
+Each service builds one frozen :class:`Settings` at its entry point and passes it down; no other module reads
+``os.environ``. Units are in the names: ``*_s`` seconds, ``*_ms`` milliseconds.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ConfigError(ValueError):
+    """Bad configuration: the CLI prints the message as one line and exits non-zero."""
+
+
+def _split_csv(raw: Any) -> Any:
+    if isinstance(raw, str):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CLICKMUNCHER_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: str = "sqlite:///clickmuncher.db"
+    clicks_topic: str = "clicks"
+    windows_topic: str = "click-windows"
+    partitions: int = Field(default=8, ge=1)
+    window_s: int = Field(default=1800, ge=1)
+    grace_s: int = Field(default=30, ge=0)
+    late_retention_s: int | None = Field(default=None, ge=0)
+    signing_key: SecretStr | None = None
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    streams_app_id: str = "clickmuncher-streams"
+    sink_group: str = "clickmuncher-sink"
+    state_dir: Path = Path(".clickmuncher")
+
+    @field_validator("allowed_hosts", "trusted_proxies", mode="before")
+    @classmethod
+    def _csv(cls, raw: Any) -> Any:
+        return _split_csv(raw)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, cidrs: list[str]) -> list[str]:
+        for cidr in cidrs:
+            ipaddress.ip_network(cidr, strict=False)
+        return cidrs
+
+    @property
+    def clicks_dead_topic(self) -> str:
+        return f"{self.clicks_topic}-dead"
+
+    @property
+    def clicks_late_topic(self) -> str:
+        return f"{self.clicks_topic}-late"
+
+    @property
+    def windows_dead_topic(self) -> str:
+        return f"{self.windows_topic}-dead"
+
+    @property
+    def effective_late_retention_s(self) -> int:
+        """How long after its close a window still accepts late clicks (default: one window)."""
+        return self.window_s if self.late_retention_s is None else self.late_retention_s
+
+    def masked(self) -> dict[str, str]:
+        """The effective settings for the start line, secrets masked."""
+        shown: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                shown[name] = "***"
+            elif value is None:
+                shown[name] = "-"
+            elif isinstance(value, list):
+                shown[name] = ",".join(str(v) for v in value) or "-"
+            else:
+                shown[name] = str(value)
+        shown["database_url"] = mask_url_password(shown["database_url"])
+        return shown
+
+
+def mask_url_password(url: str) -> str:
+    """``postgresql://u:secret@h/db`` → ``postgresql://u:***@h/db``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    if ":" not in creds:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Builds the settings, turning validation errors into one-line :class:`ConfigError`."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    try:
+        return Settings(**overrides)
+    except SettingsError as e:
+        raise ConfigError(str(e)) from e
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"CLICKMUNCHER_{field.upper()}: {first['msg']}") from e

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command (README: `make test`): lint, type checks, then the whole pytest suite against a real
+# Kafka broker and a throwaway PostgreSQL cluster that the tests start themselves.
+set -euo pipefail
+venv="${1:-.venv}"
+bin="$venv/bin"
+echo "test: ruff"
+"$bin/ruff" check clickmuncher gateway streams sinks tests bench
+"$bin/ruff" format --check clickmuncher gateway streams sinks tests bench
+echo "test: mypy --strict"
+"$bin/mypy"
+echo "test: pytest"
+"$bin/python" -m pytest -q -p no:cacheprovider

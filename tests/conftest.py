@@ -1,0 +1,117 @@
+"""Shared fixtures: a real Kafka broker and a throwaway PostgreSQL cluster per test session.
+
+``CLICKMUNCHER_TEST_KAFKA_BOOTSTRAP`` / ``CLICKMUNCHER_TEST_DATABASE_URL`` point the tests at services that
+already run. When ``CI`` is set, a service that cannot be started fails the run; it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clickmuncher.kafka import broker
+from clickmuncher.pgcluster import PgCluster
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _unavailable(what: str, error: Exception) -> None:
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI but could not be started: {error}", pytrace=False)
+    pytest.skip(f"{what} unavailable: {error}")
+
+
+class LocalBroker:
+    """The session's broker; ``restart`` and ``stop``/``start`` simulate broker outages."""
+
+    def __init__(self, data_dir: Path | None, bootstrap: str) -> None:
+        self.data_dir = data_dir
+        self.bootstrap = bootstrap
+
+    @property
+    def port(self) -> int:
+        return int(self.bootstrap.rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        assert self.data_dir is not None, "cannot stop an external broker"
+        broker.stop(self.data_dir)
+
+    def start(self) -> None:
+        assert self.data_dir is not None, "cannot start an external broker"
+        broker.start(self.data_dir, port=self.port, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[LocalBroker]:
+    external = os.environ.get("CLICKMUNCHER_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        yield LocalBroker(None, external)
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="cm-test-kafka-"))
+    try:
+        info = broker.start(data_dir, port=broker.free_port(), quiet=True)
+    except Exception as e:
+        _unavailable("Kafka broker", e)
+    yield LocalBroker(data_dir, info.bootstrap)
+    broker.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka: LocalBroker) -> str:
+    return kafka.bootstrap
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster | None]:
+    if os.environ.get("CLICKMUNCHER_TEST_DATABASE_URL"):
+        yield None
+        return
+    cluster = PgCluster(Path(tempfile.mkdtemp(prefix="cm-test-pg-")), broker.free_port())
+    try:
+        cluster.init()
+        cluster.start()
+    except Exception as e:
+        _unavailable("PostgreSQL", e)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_cluster: PgCluster | None) -> str:
+    return os.environ.get("CLICKMUNCHER_TEST_DATABASE_URL") or (pg_cluster.url if pg_cluster else "")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'clickmuncher.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each DB test runs on both: a fresh SQLite file, and a fresh database in the PostgreSQL cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'clickmuncher.db'}"
+    base_url: str = request.getfixturevalue("pg_url")
+    return _fresh_pg_database(base_url)
+
+
+def _fresh_pg_database(base_url: str) -> str:
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return base_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix for topic names and group ids."""
+    return uuid.uuid4().hex[:10]
