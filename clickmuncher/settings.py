@@ -42,7 +42,26 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     streams_app_id: str = "clickmuncher-streams"
     sink_group: str = "clickmuncher-sink"
+    sink_batch_size: int = Field(default=500, ge=1, le=5000)
+    sink_poll_timeout_s: float = Field(default=1.0, gt=0)
+    sink_session_timeout_s: float = Field(default=45.0, ge=6)
+    sink_retry_max_s: float = Field(default=30.0, gt=0)
+    sink_metrics_port: int = Field(default=9102, ge=0, le=65535)
+    sink_crash_after_db_commit: bool = False
     state_dir: Path = Path(".clickmuncher")
+    # streams worker: table store URL ("rocksdb://" or "memory://"), Prometheus port (0: off), how long a
+    # caught-up partition stays silent before its watermark follows the wall clock, and how far ahead of the
+    # wall clock a click timestamp may be before it is dead-lettered; the consumer group session timeout.
+    streams_store: str = "rocksdb://"
+    streams_metrics_port: int = Field(default=9101, ge=0)
+    streams_idle_s: float = Field(default=2.0, gt=0)
+    streams_max_future_s: int = Field(default=300, ge=0)
+    streams_session_timeout_s: float = Field(default=30.0, ge=6)
+    # gateway: clicks the producer holds in memory before new ones go to the disk spool (also the kill -9
+    # loss bound), its linger, and how long SIGTERM waits for Kafka before spooling what is left.
+    gateway_queue_max_messages: int = Field(default=10_000, ge=1)
+    gateway_linger_ms: int = Field(default=5, ge=0)
+    gateway_drain_timeout_s: float = Field(default=5.0, ge=0)
 
     @field_validator("allowed_hosts", "trusted_proxies", mode="before")
     @classmethod

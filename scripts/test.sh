@@ -4,6 +4,7 @@
 set -euo pipefail
 venv="${1:-.venv}"
 bin="$venv/bin"
+bash "$(dirname "$0")/system-deps.sh"
 echo "test: ruff"
 "$bin/ruff" check clickmuncher gateway streams sinks tests bench
 "$bin/ruff" format --check clickmuncher gateway streams sinks tests bench

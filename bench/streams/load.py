@@ -1,0 +1,68 @@
+"""Pre-loads the benchmark topic: clicks over Zipf-distributed URLs, event times spread over closed windows.
+
+    python bench/streams/load.py --bootstrap 127.0.0.1:9092 --topic bench-clicks --clicks 1000000 --urls 100000
+
+Prints one JSON line: the topic, the counts, and the expected number of (url, window) records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from bisect import bisect
+from itertools import accumulate
+
+from confluent_kafka import Producer
+
+from clickmuncher.kafka.admin import ensure_topics
+from clickmuncher.records import ClickEvent
+
+
+def zipf_sampler(n_urls: int, seed: int) -> tuple[random.Random, list[float]]:
+    rng = random.Random(seed)
+    cumulative = list(accumulate(1 / (rank + 1) for rank in range(n_urls)))
+    return rng, cumulative
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--clicks", type=int, default=1_000_000)
+    parser.add_argument("--urls", type=int, default=100_000)
+    parser.add_argument("--windows", type=int, default=10)
+    parser.add_argument("--window-s", type=int, default=60)
+    parser.add_argument("--partitions", type=int, default=8)
+    args = parser.parse_args()
+    ensure_topics(args.bootstrap, {args.topic: {}}, args.partitions)
+    rng, cumulative = zipf_sampler(args.urls, seed=42)
+    total = cumulative[-1]
+    width_ms = args.window_s * 1000
+    # Windows that all closed well before now, so every worker can close them by event time or wall clock.
+    first_ms = (int(time.time() * 1000) // width_ms - args.windows - 2) * width_ms
+    span_ms = args.windows * width_ms
+    producer = Producer({"bootstrap.servers": args.bootstrap, "linger.ms": 50, "batch.size": 1_000_000,
+                         "compression.type": "lz4", "queue.buffering.max.messages": 500_000})
+    keys: set[tuple[int, int]] = set()
+    for i in range(args.clicks):
+        rank = bisect(cumulative, rng.random() * total)
+        ts_ms = first_ms + (i * span_ms) // args.clicks
+        event = ClickEvent(url=f"https://site{rank % 97}.example.com/page/{rank}", ts_ms=ts_ms)
+        keys.add((rank, ts_ms - ts_ms % width_ms))
+        while True:
+            try:
+                producer.produce(args.topic, key=event.key(), value=event.encode(), timestamp=ts_ms)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        if i % 10_000 == 0:
+            producer.poll(0)
+    producer.flush(120)
+    print(json.dumps({"topic": args.topic, "clicks": args.clicks, "urls": args.urls,
+                      "window_records": len(keys), "window_s": args.window_s}))
+
+
+if __name__ == "__main__":
+    main()

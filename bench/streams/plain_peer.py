@@ -1,0 +1,47 @@
+"""The ceiling for Python: a plain confluent-kafka batch consumer counting (url, window) in a dict.
+
+    python bench/streams/plain_peer.py --bootstrap B --topic T --clicks N --window-s W
+
+Prints one JSON line with the drain time (from process start to the last event counted) and events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+from collections import Counter
+
+from confluent_kafka import Consumer
+
+
+def main() -> None:
+    began = time.monotonic()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--clicks", type=int, required=True)
+    parser.add_argument("--window-s", type=int, default=60)
+    args = parser.parse_args()
+    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": f"plain-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([args.topic])
+    width_ms = args.window_s * 1000
+    counts: Counter[tuple[bytes, int]] = Counter()
+    seen = 0
+    while seen < args.clicks:
+        for message in consumer.consume(10_000, 1.0):
+            if message.error():
+                continue
+            ts_ms = json.loads(message.value())["ts_ms"]
+            counts[(message.key(), ts_ms - ts_ms % width_ms)] += 1
+            seen += 1
+    elapsed = time.monotonic() - began
+    consumer.close()
+    print(json.dumps({"peer": "plain confluent-kafka", "events": seen, "seconds": round(elapsed, 2),
+                      "events_per_s": round(seen / elapsed), "window_records": len(counts)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""Handing clicks to Kafka without ever waiting for it: the producer, its pump thread and the disk spool.
+
+A click goes to the confluent-kafka producer (idempotent, ``acks=all``, infinite message timeout, so a click
+waits in memory while Kafka is away). When the producer's queue is full the click goes to the
+:mod:`gateway.spool` instead, and so do all later clicks until the spool is drained again (order is kept).
+A click is spooled only if it never entered the producer or its delivery report says it was not delivered,
+so it is never produced twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from clickmuncher.kafka.admin import ensure_topics
+from clickmuncher.records import ClickEvent
+from clickmuncher.settings import Settings
+from gateway.metrics import Metrics
+from gateway.spool import Spool, claimed, remove_orphans, replay_segment, segments
+
+log = logging.getLogger("gateway.clicks")
+PUMP_POLL_S = 0.1
+REPLAY_EVERY_S = 0.5
+TOPIC_RETRY_S = 2.0
+IN_FLIGHT_GRACE_S = 1.0  # at shutdown, for requests already sent to a broker to be answered
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "client.id": f"clickmuncher-gateway-{os.getpid()}",
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": settings.gateway_linger_ms,
+        "message.timeout.ms": 0,  # 0 = infinite: a click waits in the producer while Kafka is away
+        "queue.buffering.max.messages": settings.gateway_queue_max_messages,
+        "allow.auto.create.topics": False,  # the topic is created with its partition count, below
+        "reconnect.backoff.max.ms": 1000,
+        "statistics.interval.ms": 1000,
+        "log_level": 2,  # connection failures reach error_cb (readiness); only critical ones are printed
+    }
+
+
+class ClickSink:
+    """Accepts clicks from request handlers; :meth:`start` and :meth:`close` bracket its life."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.spool = Spool(settings.state_dir / "spool")
+        self._producer: Producer | None = None
+        self._lock = threading.Lock()
+        self._spooling = False
+        self._ready = False
+        self._fatal = False
+        self._stopping = threading.Event()
+        self._replay_until = math.inf  # monotonic time after which a replay gives up
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def ready(self) -> bool:
+        """Whether the producer currently reaches a broker."""
+        return self._ready and not self._fatal
+
+    @property
+    def healthy(self) -> bool:
+        """False after a fatal producer error: the process should be restarted (its spool is kept)."""
+        return not self._fatal
+
+    @property
+    def producer(self) -> Producer:
+        assert self._producer is not None, "ClickSink.start() was not called"
+        return self._producer
+
+    def start(self) -> None:
+        config = producer_config(self.settings)
+        config.update(error_cb=self._on_error, stats_cb=self._on_stats)
+        self._producer = Producer(config)
+        self.metrics.queue_length.set_function(lambda: len(self.producer))
+        remove_orphans(self.spool.directory)
+        for name, target in (("pump", self._pump), ("topics", self._ensure_topic)):
+            thread = threading.Thread(target=target, name=f"gateway-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def submit(self, event: ClickEvent) -> None:
+        """Hands ``event`` to the producer, or to the spool when the producer is full; never waits."""
+        with self._lock:
+            if not self._spooling:
+                try:
+                    self._produce(event)
+                    return
+                except (BufferError, KafkaException) as e:
+                    log.warning("producer refused a click (%s); spooling until it takes them again", e)
+                    self._spooling = True
+            self._to_spool(event)
+
+    def _produce(self, event: ClickEvent) -> None:
+        self.producer.produce(
+            self.settings.clicks_topic,
+            value=event.encode(),
+            key=event.key(),
+            timestamp=event.ts_ms,
+            on_delivery=self._on_delivery,
+        )
+
+    def _to_spool(self, event: ClickEvent) -> None:
+        try:
+            self.spool.append([event])
+        except OSError as e:
+            # Nowhere left to keep it; the redirect still succeeds (SPEC §1), the loss is counted.
+            self.metrics.lost.inc()
+            log.error("click lost, the spool cannot be written (%s): %s", e, event.url)
+            return
+        self.metrics.spooled.inc()
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self.metrics.produced.inc()
+            self._set_ready(True)
+            return
+        if err.code() != KafkaError._PURGE_QUEUE:  # purged at shutdown: spooled, not a failure
+            self.metrics.delivery_failures.inc()
+        value = msg.value()
+        if err.code() == KafkaError._PURGE_INFLIGHT or value is None:
+            log.error("click possibly delivered, not spooled (%s): %r", err, value)
+            return
+        with self._lock:
+            self._spooling = True
+            self._to_spool(ClickEvent.decode(value))
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._fatal = True
+            log.error("kafka producer failed fatally (%s); clicks go to the spool until a restart", err)
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._set_ready(False)
+        elif err.code() != KafkaError._TRANSPORT:
+            log.warning("kafka: %s", err)
+
+    def _on_stats(self, stats_json: str) -> None:
+        brokers = json.loads(stats_json).get("brokers", {})
+        self._set_ready(any(broker.get("state") == "UP" for broker in brokers.values()))
+
+    def _set_ready(self, ready: bool) -> None:
+        if ready != self._ready:
+            log.info("kafka %s", "reachable" if ready else "unreachable")
+        self._ready = ready
+        self.metrics.kafka_up.set(1 if ready else 0)
+
+    def _pump(self) -> None:
+        """Serves delivery reports; while Kafka is reachable, hands spooled clicks back to the producer."""
+        last_replay = 0.0
+        while not self._stopping.is_set():
+            self.producer.poll(PUMP_POLL_S)
+            if self._ready and time.monotonic() - last_replay >= REPLAY_EVERY_S:
+                self._replay()
+                last_replay = time.monotonic()
+
+    def _replay(self) -> None:
+        with self._lock:
+            if self._spooling:
+                self.spool.seal()
+        drained = True
+        for path in segments(self.spool.directory):
+            with claimed(path) as fd:
+                if fd is not None and not replay_segment(path, fd, self._hand_over):
+                    drained = False
+                    break
+        with self._lock:
+            if drained and self.spool.active_bytes() == 0 and self._spooling:
+                log.info("spool drained; clicks go straight to the producer again")
+                self._spooling = False
+
+    def _hand_over(self, event: ClickEvent) -> bool:
+        """Produces a spooled click, waiting for room while Kafka is reachable; False: give up for now."""
+        while self._ready and time.monotonic() < self._replay_until:
+            try:
+                self._produce(event)
+            except BufferError:
+                self.producer.poll(PUMP_POLL_S)
+                continue
+            except KafkaException:
+                return False
+            self.metrics.replayed.inc()
+            return True
+        return False
+
+    def _ensure_topic(self) -> None:
+        """Creates the clicks topic in the background, retrying while Kafka is away; redirects never wait."""
+        topics: dict[str, dict[str, str]] = {self.settings.clicks_topic: {}}
+        while not self._stopping.is_set():
+            if not self._ready:  # no admin connection churn while Kafka is away
+                self._stopping.wait(PUMP_POLL_S)
+                continue
+            try:
+                ensure_topics(self.settings.kafka_bootstrap, topics, self.settings.partitions, timeout_s=5)
+                return
+            except Exception as e:  # any failure here must only delay the topic, never the gateway
+                log.info("clicks topic not ensured yet (%s); retrying", e)
+                self._stopping.wait(TOPIC_RETRY_S)
+
+    def close(self) -> None:
+        """Stops the pump, delivers what Kafka takes within the drain timeout, spools the rest (SPEC §8)."""
+        self._replay_until = 0.0  # a replay in progress stops; its segment position is kept
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        drain_until = time.monotonic() + self.settings.gateway_drain_timeout_s
+        if self.ready:
+            # Kafka is reachable: hand the spool over too, so a gateway that is not restarted leaves none.
+            self._replay_until = drain_until
+            self._replay()
+        self._drain(max(0.0, drain_until - time.monotonic()))
+        self.spool.seal()
+        self._log_summary()
+
+    def _drain(self, timeout_s: float) -> None:
+        producer = self.producer
+        left = producer.flush(timeout_s)
+        if left:
+            # Clicks still queued never reached Kafka: their purge reports put them in the spool.
+            producer.purge(in_queue=True, in_flight=False)
+            producer.poll(0)
+            left = producer.flush(IN_FLIGHT_GRACE_S)
+        if left:
+            producer.purge(in_queue=True, in_flight=True)
+            producer.poll(0)
+
+    def _log_summary(self) -> None:
+        sample = self.metrics.registry.get_sample_value
+        log.info(
+            "clicks closed: produced=%d spooled=%d replayed=%d delivery_failures=%d",
+            *(
+                int(sample(f"clickmuncher_gateway_{name}_total") or 0)
+                for name in ("clicks_produced", "clicks_spooled", "clicks_replayed", "delivery_failures")
+            ),
+        )
