@@ -1,6 +1,6 @@
 """Pre-loads the benchmark topic: clicks over Zipf-distributed URLs, event times spread over closed windows.
 
-    python bench/streams/load.py --bootstrap 127.0.0.1:9092 --topic bench-clicks --clicks 1000000 --urls 100000
+    python bench/streams/load.py --bootstrap B --topic bench-clicks --clicks 1000000 --urls 100000
 
 Prints one JSON line: the topic, the counts, and the expected number of (url, window) records.
 """
@@ -43,8 +43,15 @@ def main() -> None:
     # Windows that all closed well before now, so every worker can close them by event time or wall clock.
     first_ms = (int(time.time() * 1000) // width_ms - args.windows - 2) * width_ms
     span_ms = args.windows * width_ms
-    producer = Producer({"bootstrap.servers": args.bootstrap, "linger.ms": 50, "batch.size": 1_000_000,
-                         "compression.type": "lz4", "queue.buffering.max.messages": 500_000})
+    producer = Producer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "linger.ms": 50,
+            "batch.size": 1_000_000,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 500_000,
+        }
+    )
     keys: set[tuple[int, int]] = set()
     for i in range(args.clicks):
         rank = bisect(cumulative, rng.random() * total)
@@ -60,8 +67,17 @@ def main() -> None:
         if i % 10_000 == 0:
             producer.poll(0)
     producer.flush(120)
-    print(json.dumps({"topic": args.topic, "clicks": args.clicks, "urls": args.urls,
-                      "window_records": len(keys), "window_s": args.window_s}))
+    print(
+        json.dumps(
+            {
+                "topic": args.topic,
+                "clicks": args.clicks,
+                "urls": args.urls,
+                "window_records": len(keys),
+                "window_s": args.window_s,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

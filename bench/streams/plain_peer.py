@@ -24,8 +24,14 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, required=True)
     parser.add_argument("--window-s", type=int, default=60)
     args = parser.parse_args()
-    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": f"plain-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": f"plain-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([args.topic])
     width_ms = args.window_s * 1000
     counts: Counter[tuple[bytes, int]] = Counter()
@@ -39,8 +45,17 @@ def main() -> None:
             seen += 1
     elapsed = time.monotonic() - began
     consumer.close()
-    print(json.dumps({"peer": "plain confluent-kafka", "events": seen, "seconds": round(elapsed, 2),
-                      "events_per_s": round(seen / elapsed), "window_records": len(counts)}))
+    print(
+        json.dumps(
+            {
+                "peer": "plain confluent-kafka",
+                "events": seen,
+                "seconds": round(elapsed, 2),
+                "events_per_s": round(seen / elapsed),
+                "window_records": len(counts),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

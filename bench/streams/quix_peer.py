@@ -28,9 +28,14 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, required=True)
     parser.add_argument("--window-s", type=int, default=60)
     args = parser.parse_args()
-    app = Application(broker_address=args.bootstrap, consumer_group=f"quix-{uuid.uuid4().hex[:8]}",
-                      auto_offset_reset="earliest", state_dir=tempfile.mkdtemp(prefix="quix-state-"),
-                      loglevel="WARNING", auto_create_topics=True)
+    app = Application(
+        broker_address=args.bootstrap,
+        consumer_group=f"quix-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        state_dir=tempfile.mkdtemp(prefix="quix-state-"),
+        loglevel="WARNING",
+        auto_create_topics=True,
+    )
     source = app.topic(args.topic, value_deserializer="json")
     output = app.topic(f"{args.topic}-quix-windows-{uuid.uuid4().hex[:6]}", value_serializer="json")
     seen = {"events": 0, "done_at": 0.0}
@@ -47,8 +52,16 @@ def main() -> None:
     sdf.to_topic(output)
     app.run()
     elapsed = (seen["done_at"] or time.monotonic()) - began
-    print(json.dumps({"peer": "quixstreams", "events": seen["events"], "seconds": round(elapsed, 2),
-                      "events_per_s": round(seen["events"] / elapsed)}))
+    print(
+        json.dumps(
+            {
+                "peer": "quixstreams",
+                "events": seen["events"],
+                "seconds": round(elapsed, 2),
+                "events_per_s": round(seen["events"] / elapsed),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
