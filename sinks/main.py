@@ -1,7 +1,49 @@
-"""Service entry point (being built; see the open issues)."""
+"""The sink service: ``clickmuncher sink`` and ``python -m sinks``."""
 
-from clickmuncher.settings import ConfigError, Settings
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+
+from clickmuncher.logs import log_start, setup_logging
+from clickmuncher.settings import Settings
+from sinks.metrics import SinkMetrics
+from sinks.sink import open_sink
+
+log = logging.getLogger("sinks")
 
 
 def run(settings: Settings, **options: object) -> None:
-    raise ConfigError("this service is not built yet")
+    """Runs the sink until SIGTERM or SIGINT, then finishes the batch in hand and logs one summary line."""
+    setup_logging()
+    log_start("sink", settings, **options)
+    stop = threading.Event()
+    _request_stop_on_signals(stop)
+    metrics = SinkMetrics()
+    metrics.serve(settings.sink_metrics_port)
+    began = time.monotonic()
+    with open_sink(settings, metrics=metrics, stop=stop) as sink:
+        summary = sink.run()
+    log.info("sink stopped: %s uptime_s=%.0f", summary.line(), time.monotonic() - began)
+
+
+def _request_stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        stop.set()  # only a request: the loop finishes its batch and closes the consumer
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handler)
+
+
+def main() -> None:
+    """``python -m sinks``: the same as ``clickmuncher sink``."""
+    from clickmuncher.cli import sink
+
+    sink.main(prog_name="python -m sinks")
+
+
+if __name__ == "__main__":
+    main()

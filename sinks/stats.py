@@ -1,7 +1,116 @@
-"""`clickmuncher stats` (being built)."""
+"""``clickmuncher stats``: totals and recent windows from the database, as aligned text tables."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from clickmuncher.records import iso_utc
 from clickmuncher.settings import ConfigError, Settings
+from sinks.db import make_engine
+from sinks.schema import require_schema
+from sinks.tables import click_windows, clicks
+from sinks.times import datetime_to_ms, parse_iso_utc
+
+Cell = str | int
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
+    """Columns padded to their widest cell; numbers right-aligned, text left-aligned."""
+    widths = [max([len(h), *(len(str(row[i])) for row in rows)]) for i, h in enumerate(headers)]
+    numeric = [bool(rows) and all(isinstance(row[i], int) for row in rows) for i in range(len(headers))]
+
+    def line(cells: Sequence[Cell]) -> str:
+        parts = [
+            str(c).rjust(w) if num else str(c).ljust(w)
+            for c, w, num in zip(cells, widths, numeric, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(row) for row in rows)])
+
+
+def top_urls(
+    conn: sa.Connection, *, top: int, url: str | None, since: datetime | None
+) -> list[tuple[str, int]]:
+    """URLs by clicks: all-time totals from ``clicks``, or summed windows starting at or after ``since``."""
+    if since is None:
+        query = sa.select(clicks.c.url, clicks.c.click_count.label("n"))
+        if url is not None:
+            query = query.where(clicks.c.url == url)
+    else:
+        total = sa.func.sum(click_windows.c.clicks).label("n")
+        query = (
+            sa.select(click_windows.c.url, total)
+            .where(click_windows.c.window_start >= since)
+            .group_by(click_windows.c.url)
+        )
+        if url is not None:
+            query = query.where(click_windows.c.url == url)
+    query = query.order_by(sa.desc("n"), sa.asc("url")).limit(top)
+    return [(str(u), int(n)) for u, n in conn.execute(query)]
+
+
+def recent_windows(
+    conn: sa.Connection, *, limit: int, url: str | None, since: datetime | None
+) -> list[tuple[str, str, str, int, int]]:
+    """The newest windows: (start, end, url, clicks, revision), times as ISO-8601 UTC."""
+    c = click_windows.c
+    query = sa.select(c.window_start, c.window_end, c.url, c.clicks, c.revision)
+    if url is not None:
+        query = query.where(c.url == url)
+    if since is not None:
+        query = query.where(c.window_start >= since)
+    query = query.order_by(c.window_start.desc(), c.url).limit(limit)
+    return [
+        (iso_utc(datetime_to_ms(start)), iso_utc(datetime_to_ms(end)), str(u), int(n), int(rev))
+        for start, end, u, n, rev in conn.execute(query)
+    ]
+
+
+def render_stats(conn: sa.Connection, *, top: int, url: str | None, since: datetime | None) -> str:
+    scope = f" since {iso_utc(datetime_to_ms(since))}" if since is not None else ""
+    totals = top_urls(conn, top=top, url=url, since=since)
+    windows = recent_windows(conn, limit=top, url=url, since=since)
+    return "\n".join(
+        [
+            f"clicks per URL{scope} (top {top})",
+            format_table(["url", "clicks"], totals) if totals else "(none)",
+            "",
+            f"recent windows{scope} (newest {top})",
+            format_table(["window_start", "window_end", "url", "clicks", "revision"], windows)
+            if windows
+            else "(none)",
+        ]
+    )
 
 
 def stats_command(settings: Settings, *, top: int, url: str | None, since: str | None) -> None:
-    raise ConfigError("stats is not built yet")
+    if top < 1:
+        raise ConfigError("--top must be at least 1")
+    since_at = parse_iso_utc(since, "--since") if since is not None else None
+    engine = make_engine(settings.database_url)
+    try:
+        require_schema(engine)
+        with engine.connect() as conn:
+            print(render_stats(conn, top=top, url=url, since=since_at))
+    except sa.exc.OperationalError as e:
+        raise ConfigError(f"database unavailable: {str(e.orig).strip().splitlines()[0]}") from e
+    finally:
+        engine.dispose()
+
+
+def totals(database_url: str) -> tuple[int, int]:
+    """(total clicks, window rows) in the database: a quick progress figure for demos."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(clicks.c.click_count), 0))
+            ).scalar_one()
+            rows = conn.execute(sa.select(sa.func.count()).select_from(click_windows)).scalar_one()
+    finally:
+        engine.dispose()
+    return int(total), int(rows)

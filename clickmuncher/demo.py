@@ -1,0 +1,74 @@
+"""``clickmuncher up --demo``: a stream of sample clicks through the gateway, and the counts growing."""
+
+from __future__ import annotations
+
+import http.client
+import random
+import threading
+import time
+from urllib.parse import quote, urlsplit
+
+from clickmuncher.settings import Settings
+from clickmuncher.stack_setup import EXAMPLE_URLS
+
+CLICKS_PER_S = 20
+REPORT_EVERY_S = 5.0
+DEMO_URLS = (*EXAMPLE_URLS, *(f"https://example.com/post/{n}" for n in range(1, 8)))
+
+
+class Demo:
+    """Sends clicks from a daemon thread; ``step`` prints a progress line every few seconds."""
+
+    def __init__(self, settings: Settings, base: str) -> None:
+        self.settings = settings
+        self.base = base
+        self.sent = 0
+        self.redirected = 0
+        self.next_report = time.monotonic() + REPORT_EVERY_S
+        self._links = self._make_links()
+        self._weights = [1 / rank for rank in range(1, len(self._links) + 1)]
+        threading.Thread(target=self._send_forever, daemon=True).start()
+
+    def _make_links(self) -> list[str]:
+        if self.settings.signing_key is None:
+            return [f"/?u={quote(url, safe='')}" for url in DEMO_URLS]
+        from gateway.signing import signed_link
+
+        key = self.settings.signing_key.get_secret_value()
+        links = [signed_link(url, key, self.base) for url in DEMO_URLS]
+        return [link[len(self.base.rstrip("/")) :] for link in links]
+
+    def _send_forever(self) -> None:
+        target = urlsplit(self.base)
+        connection = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port or 80, timeout=5)
+        while True:
+            path = random.choices(self._links, self._weights)[0]
+            try:
+                connection.request("GET", path)
+                response = connection.getresponse()
+                response.read()
+                self.sent += 1
+                self.redirected += response.status == 302
+            except OSError:
+                connection.close()
+                time.sleep(1)
+            time.sleep(1 / CLICKS_PER_S)
+
+    def step(self) -> None:
+        if time.monotonic() < self.next_report:
+            return
+        self.next_report += REPORT_EVERY_S
+        counted, windows = self._counted()
+        print(
+            f"demo: sent {self.sent} clicks, {self.redirected} redirected (302); counted in closed "
+            f"windows: {counted} over {windows} window rows",
+            flush=True,
+        )
+
+    def _counted(self) -> tuple[int, int]:
+        from sinks.stats import totals
+
+        try:
+            return totals(self.settings.database_url)
+        except Exception:
+            return 0, 0

@@ -1,0 +1,46 @@
+"""What ``clickmuncher up`` does before and after starting the services: topics, example links."""
+
+from __future__ import annotations
+
+from clickmuncher.kafka.admin import COMPACTED, ensure_topics
+from clickmuncher.settings import Settings
+
+EXAMPLE_URLS = (
+    "https://example.com/",
+    "https://example.com/pricing?plan=pro",
+    "https://docs.example.org/guide/start",
+)
+
+
+def create_topics(settings: Settings) -> None:
+    topics: dict[str, dict[str, str]] = {
+        settings.clicks_topic: {},
+        settings.windows_topic: dict(COMPACTED),
+        settings.clicks_dead_topic: {},
+        settings.clicks_late_topic: {},
+        settings.windows_dead_topic: {},
+    }
+    created = ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+    if created:
+        print(f"up: created topics {', '.join(sorted(created))}", flush=True)
+
+
+def example_links(settings: Settings, base: str) -> list[str]:
+    from gateway.signing import signed_link
+
+    if settings.signing_key is None:
+        return [f"{base}?u={url}" for url in EXAMPLE_URLS]
+    key = settings.signing_key.get_secret_value()
+    return [signed_link(url, key, base) for url in EXAMPLE_URLS]
+
+
+def print_examples(settings: Settings, base: str) -> None:
+    print("up: example links (each click is counted once its window closes):", flush=True)
+    for link in example_links(settings, base):
+        print(f"    curl -si '{link}' | head -3", flush=True)
+    minutes = settings.window_s / 60
+    print(
+        f"up: windows are {minutes:g} min + {settings.grace_s}s grace; see the counts with"
+        " `clickmuncher stats`",
+        flush=True,
+    )

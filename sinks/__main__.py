@@ -1,0 +1,3 @@
+from sinks.main import main
+
+main()

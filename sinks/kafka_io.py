@@ -1,0 +1,98 @@
+"""The sink's Kafka clients: the consumer of ``click-windows`` and the dead-letter producer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+
+from clickmuncher.settings import Settings
+from sinks.batch import DeadLetter, RawRecord
+
+DELIVERY_TIMEOUT_S = 30.0
+
+
+class DeliveryError(RuntimeError):
+    """Dead letters could not be confirmed by the broker; the batch is retried."""
+
+
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": settings.sink_group,
+        "client.id": "clickmuncher-sink",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "session.timeout.ms": int(settings.sink_session_timeout_s * 1000),
+        "heartbeat.interval.ms": min(3000, int(settings.sink_session_timeout_s * 1000) // 3),
+    }
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "client.id": "clickmuncher-sink-dead-letters",
+        "enable.idempotence": True,
+        "acks": "all",
+    }
+
+
+def raw_records(messages: Sequence[Message]) -> list[RawRecord]:
+    """The data messages of a ``consume()`` result; broker errors raise, informational events are skipped."""
+    records: list[RawRecord] = []
+    for message in messages:
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise KafkaException(error)
+            continue
+        partition, offset = message.partition(), message.offset()
+        assert partition is not None and offset is not None
+        records.append(RawRecord(partition, offset, message.key(), message.value()))
+    return records
+
+
+def send_dead_letters(
+    producer: Producer, dead_topic: str, source_topic: str, dead: Sequence[DeadLetter]
+) -> None:
+    """Produces each dead letter (raw key and value, the reason in header ``error``) and waits for acks."""
+    failures: list[str] = []
+
+    def on_delivery(error: Any, _message: Any) -> None:
+        if error is not None:
+            failures.append(str(error))
+
+    for letter in dead:
+        record = letter.record
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("error", letter.reason.encode()),
+            ("source-topic", source_topic.encode()),
+            ("source-partition", str(record.partition).encode()),
+            ("source-offset", str(record.offset).encode()),
+        ]
+        producer.produce(
+            dead_topic, key=record.key, value=record.value, headers=headers, on_delivery=on_delivery
+        )
+    remaining = producer.flush(DELIVERY_TIMEOUT_S)
+    if remaining or failures:
+        raise DeliveryError(f"dead letters not confirmed: {remaining} pending, errors {failures[:3]}")
+
+
+def commit_offsets(consumer: Consumer, topic: str, next_offsets: Mapping[int, int]) -> None:
+    """Synchronous commit of exactly these positions (for tooling; the DB holds the sink's truth)."""
+    consumer.commit(
+        offsets=[TopicPartition(topic, p, o) for p, o in sorted(next_offsets.items())], asynchronous=False
+    )
+
+
+def lag_by_partition(consumer: Consumer, topic: str, next_offsets: Mapping[int, int]) -> dict[int, int]:
+    """High watermark (as last fetched) minus the next offset, for the partitions given."""
+    lags: dict[int, int] = {}
+    for partition, offset in next_offsets.items():
+        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+        if high is not None and high >= 0:
+            lags[partition] = max(0, high - offset)
+    return lags

@@ -1,0 +1,280 @@
+"""The sink loop and its commit protocol: ``click-windows`` → one DB transaction per batch → Kafka commit.
+
+:func:`open_sink` opens everything in one place and closes it in reverse; :meth:`Sink.run` consumes until a
+stop is requested (or, for tests and tools, until it has caught up with the topic).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+import sqlalchemy as sa
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from clickmuncher.kafka.admin import COMPACTED, ensure_topics
+from clickmuncher.settings import Settings
+from sinks import kafka_io, store
+from sinks.batch import Batch, plan_batch
+from sinks.db import make_engine
+from sinks.metrics import SinkMetrics
+from sinks.schema import upgrade
+
+log = logging.getLogger("sinks")
+T = TypeVar("T")
+
+RETRY_FIRST_S = 0.5
+CRASH_EXIT_CODE = 137
+WATERMARK_TIMEOUT_S = 10.0
+
+
+class StopRequested(RuntimeError):
+    """A stop was requested while the sink waited for the database; nothing of the batch was committed."""
+
+
+@dataclass
+class SinkSummary:
+    """Totals for the one summary line logged at the end."""
+
+    batches: int = 0
+    records: int = 0
+    rows_written: int = 0
+    dead_letters: int = 0
+    db_errors: int = 0
+    fenced_batches: int = 0
+
+    def line(self) -> str:
+        return " ".join(f"{name}={value}" for name, value in vars(self).items())
+
+
+class Sink:
+    """Owns the consumer, the dead-letter producer and the engine (opened by :func:`open_sink`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: sa.Engine,
+        consumer: Consumer,
+        producer: Producer,
+        metrics: SinkMetrics,
+        stop: threading.Event,
+    ) -> None:
+        self.settings = settings
+        self.topic = settings.windows_topic
+        self.engine = engine
+        self.consumer = consumer
+        self.producer = producer
+        self.metrics = metrics
+        self.stop = stop
+        self.summary = SinkSummary()
+        # partition -> next_offset as stored in sink_offsets by us (or read at assignment): the fence
+        self.positions: dict[int, int] = {}
+        self._dead_letters_sent: Batch | None = None
+        self._partition_count: int | None = None
+
+    # -- assignment: the DB is the source of truth -------------------------------------------------------
+
+    def subscribe(self) -> None:
+        self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        offsets = self._retry_db(
+            lambda: store.claim_partitions(self.engine, self.topic, [tp.partition for tp in partitions])
+        )
+        for tp in partitions:
+            tp.offset = offsets[tp.partition]
+        self.positions = dict(offsets)
+        consumer.assign(partitions)
+        log.info("assigned %s: resuming at %s (from sink_offsets)", self.topic, dict(sorted(offsets.items())))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.positions.pop(tp.partition, None)
+        consumer.unassign()
+
+    # -- the loop ------------------------------------------------------------------------------------------
+
+    def run(self, *, until_caught_up: bool = False) -> SinkSummary:
+        """Consumes batches until ``stop`` is set; with ``until_caught_up`` also returns once every
+        partition of the topic is assigned and applied up to its high watermark. The batch in hand is always
+        finished."""
+        while not self.stop.is_set():
+            try:
+                messages = self.consumer.consume(
+                    num_messages=self.settings.sink_batch_size, timeout=self.settings.sink_poll_timeout_s
+                )
+            except StopRequested:  # raised by _on_assign while the database was unavailable
+                break
+            records = kafka_io.raw_records(messages)
+            if records:
+                self._apply(plan_batch(records))
+            elif until_caught_up and self.caught_up():
+                break
+        return self.summary
+
+    def _apply(self, batch: Batch) -> None:
+        """Applies one batch, retrying failures with backoff until it commits or a stop is requested."""
+        began = time.monotonic()
+        try:
+            self._retry_db(lambda: self.commit_batch(batch))
+        except store.Fenced as e:
+            self._on_fenced(batch, e)
+        except StopRequested:
+            log.warning("stop requested while the database failed: batch of %d not committed", batch.size)
+            return
+        self.metrics.batch_latency.observe(time.monotonic() - began)
+
+    def commit_batch(self, batch: Batch) -> None:
+        """The commit protocol: the only place that commits a batch's rows or offsets. On failure nothing is
+        committed to Kafka and the whole batch is retried; the DB writes are absolute and revision-guarded, so
+        a retry or a redelivery after a crash converges to the same rows.
+
+        1. Dead letters: produce the batch's malformed records to the dead topic and wait for the acks (once
+           per batch; a crash before step 3 can repeat them, dead letters are at-least-once).
+        2. One DB transaction: check this sink still owns the partitions' positions, read the old rows,
+           upsert ``click_windows``, add the deltas to ``clicks``, store the next offsets in ``sink_offsets``.
+           If the positions already are the batch's next offsets, an earlier attempt committed it and only
+           its outcome was lost (connection dropped during COMMIT): write nothing, go on with step 4.
+        3. DB commit: from here the batch counts, even if the process dies now.
+        4. Kafka commit of the same next offsets, synchronous; a failure is logged and counted only, since
+           the next assignment resumes from ``sink_offsets``.
+        5. Remember the new positions (the fence for the next batch) and record metrics.
+        """
+        if batch.dead and self._dead_letters_sent is not batch:
+            kafka_io.send_dead_letters(
+                self.producer, self.settings.windows_dead_topic, self.topic, batch.dead
+            )
+            self._dead_letters_sent = batch
+        with self.engine.begin() as conn:
+            rows = store.write_batch(conn, self.topic, batch, self.positions)
+        if self.settings.sink_crash_after_db_commit:
+            os._exit(CRASH_EXIT_CODE)  # fault injection for tests: die between the DB and the Kafka commit
+        self._commit_kafka(batch)
+        self.positions.update(batch.next_offsets)
+        if rows is None:
+            log.info("batch of %d was committed by an earlier attempt", batch.size)
+        self._record(batch, rows or 0)
+
+    def _commit_kafka(self, batch: Batch) -> None:
+        try:
+            kafka_io.commit_offsets(self.consumer, self.topic, batch.next_offsets)
+        except KafkaException as e:
+            self.metrics.kafka_commit_errors.inc()
+            log.warning("Kafka offset commit failed (the DB keeps the position): %s", e)
+
+    def _record(self, batch: Batch, rows: int) -> None:
+        summary, metrics = self.summary, self.metrics
+        summary.batches += 1
+        summary.records += batch.size
+        summary.rows_written += rows
+        summary.dead_letters += len(batch.dead)
+        metrics.batches.inc()
+        metrics.rows_written.inc(rows)
+        metrics.dead_letters.inc(len(batch.dead))
+        for partition, lag in kafka_io.lag_by_partition(
+            self.consumer, self.topic, batch.next_offsets
+        ).items():
+            metrics.consumer_lag.labels(partition=str(partition)).set(lag)
+
+    def _on_fenced(self, batch: Batch, error: store.Fenced) -> None:
+        """Another sink wrote these partitions: drop the batch and continue from what the DB says."""
+        self.summary.fenced_batches += 1
+        self.metrics.fenced_batches.inc()
+        log.warning("batch dropped: %s", error)
+        try:
+            stored = self._retry_db(self._load_offsets)
+        except StopRequested:
+            return
+        for partition in batch.next_offsets:
+            offset = stored.get(partition, store.FROM_BEGINNING)
+            self.positions[partition] = offset
+            try:
+                self.consumer.seek(TopicPartition(self.topic, partition, offset))
+            except KafkaException as e:
+                log.info("partition %d not seekable (revoked?): %s", partition, e)
+
+    def _load_offsets(self) -> dict[int, int]:
+        with self.engine.connect() as conn:
+            return store.load_offsets(conn, self.topic)
+
+    def _retry_db(self, action: Callable[[], T]) -> T:
+        """Runs ``action`` until it succeeds; database and dead-letter delivery failures are logged, counted
+        and retried with exponential backoff up to ``sink_retry_max_s``."""
+        delay_s, failures = RETRY_FIRST_S, 0
+        while True:
+            try:
+                result = action()
+            except (sa.exc.DBAPIError, kafka_io.DeliveryError) as e:
+                failures += 1
+                if isinstance(e, sa.exc.DBAPIError):
+                    self.summary.db_errors += 1
+                    self.metrics.db_errors.inc()
+                log.warning("nothing committed, retrying in %.1fs: %s", delay_s, _one_line(e))
+                if self.stop.wait(delay_s):
+                    raise StopRequested from e
+                delay_s = min(delay_s * 2, self.settings.sink_retry_max_s)
+                continue
+            if failures:
+                log.info("recovered after %d failed attempt(s)", failures)
+            return result
+
+    # -- progress ------------------------------------------------------------------------------------------
+
+    def caught_up(self) -> bool:
+        """True when all partitions of the topic are assigned here and applied up to their high watermarks."""
+        assignment = self.consumer.assignment()
+        if not assignment or len(assignment) < self.partition_count():
+            return False
+        for tp in self.consumer.position(assignment):
+            low, high = self.consumer.get_watermark_offsets(tp, timeout=WATERMARK_TIMEOUT_S)
+            done = max(tp.offset, self.positions.get(tp.partition, store.FROM_BEGINNING), low)
+            if done < high:
+                return False
+        return True
+
+    def partition_count(self) -> int:
+        if self._partition_count is None:
+            metadata = self.consumer.list_topics(self.topic, timeout=WATERMARK_TIMEOUT_S)
+            self._partition_count = len(metadata.topics[self.topic].partitions)
+        return self._partition_count
+
+
+def _one_line(error: Exception) -> str:
+    text = str(getattr(error, "orig", None) or error).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {first}"
+
+
+@contextmanager
+def open_sink(
+    settings: Settings, *, metrics: SinkMetrics | None = None, stop: threading.Event | None = None
+) -> Iterator[Sink]:
+    """Migrates the schema, ensures the topics, opens the engine and the clients, subscribes; closes all in
+    reverse order on exit (the consumer leaves its group)."""
+    upgrade(settings.database_url)
+    topics = {settings.windows_topic: COMPACTED, settings.windows_dead_topic: {}}
+    ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+    with ExitStack() as stack:
+        engine = make_engine(settings.database_url)
+        stack.callback(engine.dispose)
+        producer = Producer(kafka_io.producer_config(settings))
+        stack.callback(producer.flush, kafka_io.DELIVERY_TIMEOUT_S)
+        consumer = Consumer(kafka_io.consumer_config(settings))
+        stack.callback(consumer.close)
+        sink = Sink(
+            settings,
+            engine=engine,
+            consumer=consumer,
+            producer=producer,
+            metrics=metrics if metrics is not None else SinkMetrics(),
+            stop=stop if stop is not None else threading.Event(),
+        )
+        sink.subscribe()
+        yield sink

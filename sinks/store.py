@@ -1,0 +1,168 @@
+"""The sink's SQL: one statement per table per batch, the same on PostgreSQL and SQLite (>= 3.24 upserts).
+
+Zombie guard. A sink that lost a partition in a rebalance (evicted while it retried a failing database,
+or paused past ``max.poll.interval.ms``) may still hold a batch for it. Each batch therefore locks its
+partitions' ``sink_offsets`` rows (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions begin
+``IMMEDIATE``) and checks that they still hold the offsets this sink last read or wrote: a compare-and-set on
+the position. A sink whose position was moved by another writer gets :class:`Fenced` and writes nothing.
+The rows exist from the moment a partition is assigned (:func:`claim_partitions`), so two writers of one
+partition always meet on that lock, and the read of old rows and the upsert that follows cannot interleave
+with another sink's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from clickmuncher.records import ClickWindow
+from sinks.batch import Batch, StoredWindow, WindowKey, plan_writes, window_key
+from sinks.tables import click_windows, clicks, sink_offsets
+from sinks.times import datetime_to_ms, ms_to_datetime
+
+FROM_BEGINNING = -2
+"""``next_offset`` of a partition the sink has not read yet (librdkafka's ``OFFSET_BEGINNING``)."""
+
+Upsert = postgresql.Insert | sqlite.Insert
+
+
+class Fenced(RuntimeError):
+    """Another writer moved this sink's position in ``sink_offsets``: the batch is not ours to write."""
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Upsert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def load_offsets(conn: sa.Connection, topic: str) -> dict[int, int]:
+    """``partition -> next_offset`` of ``topic`` as stored."""
+    query = sa.select(sink_offsets.c.partition, sink_offsets.c.next_offset).where(
+        sink_offsets.c.topic == topic
+    )
+    return {int(partition): int(offset) for partition, offset in conn.execute(query)}
+
+
+def claim_partitions(engine: sa.Engine, topic: str, partitions: Collection[int]) -> dict[int, int]:
+    """Makes sure ``partitions`` have a ``sink_offsets`` row (new ones start at :data:`FROM_BEGINNING`) and
+    returns where each resumes. Called on assignment; the stored offsets are the source of truth."""
+    with engine.begin() as conn:
+        if partitions:
+            rows = [{"topic": topic, "partition": p, "next_offset": FROM_BEGINNING} for p in partitions]
+            conn.execute(_insert(conn, sink_offsets).values(rows).on_conflict_do_nothing())
+        stored = load_offsets(conn, topic)
+    return {p: stored[p] for p in partitions}
+
+
+def set_offsets(conn: sa.Connection, topic: str, next_offsets: Mapping[int, int]) -> None:
+    """Stores ``next_offsets`` as given (one statement)."""
+    if not next_offsets:
+        return
+    rows = [{"topic": topic, "partition": p, "next_offset": o} for p, o in sorted(next_offsets.items())]
+    upsert = _insert(conn, sink_offsets).values(rows)
+    conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[sink_offsets.c.topic, sink_offsets.c.partition],
+            set_={"next_offset": upsert.excluded.next_offset},
+        )
+    )
+
+
+def check_fence(
+    conn: sa.Connection, topic: str, expected: Mapping[int, int], after: Mapping[int, int]
+) -> bool:
+    """Locks the partitions' offset rows. True when they already hold ``after`` (an earlier attempt committed
+    the batch but its outcome was lost), False when they hold ``expected``, else :class:`Fenced`."""
+    query = (
+        sa.select(sink_offsets.c.partition, sink_offsets.c.next_offset)
+        .where(sink_offsets.c.topic == topic, sink_offsets.c.partition.in_(sorted(expected)))
+        .with_for_update()
+    )
+    stored = {int(p): int(o) for p, o in conn.execute(query)}
+    if all(stored.get(p) == offset for p, offset in after.items()):
+        return True
+    moved = {p: stored.get(p) for p, offset in expected.items() if stored.get(p) != offset}
+    if moved:
+        raise Fenced(f"{topic} positions moved by another writer: {moved} (expected {dict(expected)})")
+    return False
+
+
+def read_stored(conn: sa.Connection, keys: Collection[WindowKey]) -> dict[WindowKey, StoredWindow]:
+    """The stored rows for ``keys`` (one statement; locked on PostgreSQL until the transaction ends)."""
+    if not keys:
+        return {}
+    wanted = [(url, ms_to_datetime(start_ms)) for url, start_ms in keys]
+    query = (
+        sa.select(
+            click_windows.c.url,
+            click_windows.c.window_start,
+            click_windows.c.clicks,
+            click_windows.c.revision,
+        )
+        .where(sa.tuple_(click_windows.c.url, click_windows.c.window_start).in_(wanted))
+        .with_for_update()
+    )
+    return {
+        (url, datetime_to_ms(start)): StoredWindow(clicks=int(n), revision=int(rev))
+        for url, start, n, rev in conn.execute(query)
+    }
+
+
+def upsert_windows(conn: sa.Connection, rows: Collection[ClickWindow], now: datetime) -> None:
+    """One multi-row upsert; the ``WHERE`` keeps the highest revision even against a writer we did not see."""
+    if not rows:
+        return
+    values = [
+        {
+            "url": w.url,
+            "window_start": ms_to_datetime(w.window_start_ms),
+            "window_end": ms_to_datetime(w.window_end_ms),
+            "clicks": w.clicks,
+            "revision": w.revision,
+            "updated_at": now,
+        }
+        for w in rows
+    ]
+    upsert = _insert(conn, click_windows).values(values)
+    excluded = upsert.excluded
+    conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[click_windows.c.url, click_windows.c.window_start],
+            set_={name: excluded[name] for name in ("window_end", "clicks", "revision", "updated_at")},
+            where=excluded.revision >= click_windows.c.revision,
+        )
+    )
+
+
+def add_clicks(conn: sa.Connection, deltas: Mapping[str, int]) -> None:
+    """Adds each URL's delta to ``clicks.click_count`` in one upsert."""
+    if not deltas:
+        return
+    upsert = _insert(conn, clicks).values([{"url": u, "click_count": d} for u, d in deltas.items()])
+    conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[clicks.c.url],
+            set_={"click_count": clicks.c.click_count + upsert.excluded.click_count},
+        )
+    )
+
+
+def write_batch(conn: sa.Connection, topic: str, batch: Batch, expected: Mapping[int, int]) -> int | None:
+    """Writes ``batch`` inside the caller's transaction; returns the number of window rows written, or None
+    when the batch is in the database already (nothing is written then).
+
+    ``expected`` maps each of the batch's partitions to the offset this sink believes is stored.
+    """
+    before = {p: expected.get(p, FROM_BEGINNING) for p in batch.next_offsets}
+    if check_fence(conn, topic, before, batch.next_offsets):
+        return None
+    stored = read_stored(conn, [window_key(w) for w in batch.windows])
+    writes = plan_writes(batch.windows, stored)
+    upsert_windows(conn, writes.rows, datetime.now(UTC))
+    add_clicks(conn, writes.click_deltas)
+    set_offsets(conn, topic, batch.next_offsets)
+    return len(writes.rows)
