@@ -91,6 +91,12 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'clickmuncher.db'}"
 
 
+@pytest.fixture
+def pg_db_url(pg_url: str) -> str:
+    """A fresh, empty database in the session's PostgreSQL cluster."""
+    return _fresh_pg_database(pg_url)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each DB test runs on both: a fresh SQLite file, and a fresh database in the PostgreSQL cluster."""

@@ -27,10 +27,9 @@ def applied(db_url: str, topic: str) -> int:
 
 
 def test_database_outage_mid_run(
-    kafka_bootstrap: str, db_url: str, unique: str, tmp_path: Path, pg_cluster: PgCluster | None
+    kafka_bootstrap: str, pg_db_url: str, unique: str, tmp_path: Path, pg_cluster: PgCluster | None
 ) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("stopping the server is a PostgreSQL scenario")
+    db_url = pg_db_url  # stopping the server is a PostgreSQL scenario
     if pg_cluster is None:
         pytest.skip("an external PostgreSQL cannot be stopped by the tests")
     settings = make_settings(kafka_bootstrap, db_url, unique, tmp_path, sink_batch_size=5)
