@@ -39,6 +39,24 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Upsert:
     return sqlite.insert(table)
 
 
+def _insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, object]]) -> Upsert:
+    """``INSERT INTO table`` of ``rows`` as one statement, ready for an ``ON CONFLICT`` clause.
+
+    On PostgreSQL the rows travel as one array parameter per column, unnested into a table: the statement
+    is the same for every batch size (compiled once, cached) and has no bind-parameter limit. SQLite gets a
+    multi-row ``VALUES`` list.
+    """
+    if conn.dialect.name != "postgresql":
+        return sqlite.insert(table).values(rows)
+    names = list(rows[0])
+    arrays = [
+        sa.bindparam(f"col_{name}", [row[name] for row in rows], type_=postgresql.ARRAY(table.c[name].type))
+        for name in names
+    ]
+    source = sa.func.unnest(*arrays).table_valued(*names).render_derived()
+    return postgresql.insert(table).from_select(names, sa.select(*source.c))
+
+
 def load_offsets(conn: sa.Connection, topic: str) -> dict[int, int]:
     """``partition -> next_offset`` of ``topic`` as stored."""
     query = sa.select(sink_offsets.c.partition, sink_offsets.c.next_offset).where(
@@ -95,17 +113,39 @@ def read_stored(conn: sa.Connection, keys: Collection[WindowKey]) -> dict[Window
     """The stored rows for ``keys`` (one statement; locked on PostgreSQL until the transaction ends)."""
     if not keys:
         return {}
-    wanted = [(url, ms_to_datetime(start_ms)) for url, start_ms in keys]
-    query = (
-        sa.select(
-            click_windows.c.url,
-            click_windows.c.window_start,
-            click_windows.c.clicks,
-            click_windows.c.revision,
-        )
-        .where(sa.tuple_(click_windows.c.url, click_windows.c.window_start).in_(wanted))
-        .with_for_update()
+    columns = (
+        click_windows.c.url,
+        click_windows.c.window_start,
+        click_windows.c.clicks,
+        click_windows.c.revision,
     )
+    urls = [url for url, _ in keys]
+    starts = [ms_to_datetime(start_ms) for _, start_ms in keys]
+    if conn.dialect.name == "postgresql":
+        # Two array parameters joined as a table: a row-value IN list of thousands of keys exceeds
+        # PostgreSQL's expression stack depth.
+        wanted = (
+            sa.func.unnest(
+                sa.bindparam("urls", urls, type_=postgresql.ARRAY(sa.Text)),
+                sa.bindparam("starts", starts, type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+            )
+            .table_valued("url", "window_start")
+            .render_derived()
+        )
+        query = (
+            sa.select(*columns)
+            .join(
+                wanted,
+                (click_windows.c.url == wanted.c.url)
+                & (click_windows.c.window_start == wanted.c.window_start),
+            )
+            .with_for_update(of=click_windows)
+        )
+    else:
+        pairs = sa.tuple_(click_windows.c.url, click_windows.c.window_start).in_(
+            list(zip(urls, starts, strict=True))
+        )
+        query = sa.select(*columns).where(pairs)
     return {
         (url, datetime_to_ms(start)): StoredWindow(clicks=int(n), revision=int(rev))
         for url, start, n, rev in conn.execute(query)
@@ -116,7 +156,7 @@ def upsert_windows(conn: sa.Connection, rows: Collection[ClickWindow], now: date
     """One multi-row upsert; the ``WHERE`` keeps the highest revision even against a writer we did not see."""
     if not rows:
         return
-    values = [
+    values: list[dict[str, object]] = [
         {
             "url": w.url,
             "window_start": ms_to_datetime(w.window_start_ms),
@@ -127,7 +167,7 @@ def upsert_windows(conn: sa.Connection, rows: Collection[ClickWindow], now: date
         }
         for w in rows
     ]
-    upsert = _insert(conn, click_windows).values(values)
+    upsert = _insert_rows(conn, click_windows, values)
     excluded = upsert.excluded
     conn.execute(
         upsert.on_conflict_do_update(
@@ -142,7 +182,7 @@ def add_clicks(conn: sa.Connection, deltas: Mapping[str, int]) -> None:
     """Adds each URL's delta to ``clicks.click_count`` in one upsert."""
     if not deltas:
         return
-    upsert = _insert(conn, clicks).values([{"url": u, "click_count": d} for u, d in deltas.items()])
+    upsert = _insert_rows(conn, clicks, [{"url": u, "click_count": d} for u, d in deltas.items()])
     conn.execute(
         upsert.on_conflict_do_update(
             index_elements=[clicks.c.url],
