@@ -123,3 +123,16 @@ def test_a_batch_whose_commit_outcome_was_lost_is_not_written_twice(engine: sa.E
     with engine.begin() as conn:  # the retry of an attempt that did commit
         assert store.write_batch(conn, TOPIC, batch, {0: store.FROM_BEGINNING}) is None
     assert read_clicks(db_url) == {"https://example.com/a": 5}
+
+
+def test_a_batch_of_ten_thousand_windows_is_one_statement_per_table(engine: sa.Engine, db_url: str) -> None:
+    # A row-value IN list or VALUES list this long hits PostgreSQL's expression depth or parameter limits.
+    store.claim_partitions(engine, TOPIC, [0])
+    counts = count_statements(engine)
+    records = [window(f"https://example.com/big/{i}", i % 3, 1 + i % 9) for i in range(10_000)]
+    corrections = [window(f"https://example.com/big/{i}", i % 3, 20, revision=1) for i in range(50)]
+    apply(engine, records)
+    apply(engine, corrections, first_offset=10_000)
+    assert (counts["INSERT click_windows"], counts["INSERT clicks"]) == (2, 2)
+    assert (read_windows(db_url), read_clicks(db_url)) == expected_state([*records, *corrections])
+    assert_consistent(db_url)
