@@ -40,6 +40,9 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "acks": "all",
         "linger.ms": settings.gateway_linger_ms,
         "message.timeout.ms": 0,  # 0 = infinite: a click waits in the producer while Kafka is away
+        # Reports only for failures: a per-click callback would cost the GIL on every redirect; successes
+        # are counted from the producer's queue length instead (ClickSink._count_delivered).
+        "delivery.report.only.error": True,
         "queue.buffering.max.messages": settings.gateway_queue_max_messages,
         "allow.auto.create.topics": False,  # the topic is created with its partition count, below
         "reconnect.backoff.max.ms": 1000,
@@ -62,6 +65,9 @@ class ClickSink:
         self._fatal = False
         self._stopping = threading.Event()
         self._replay_until = math.inf  # monotonic time after which a replay gives up
+        self._accepted = 0  # clicks the producer took (produce() returned)
+        self._not_delivered = 0  # clicks with a failed or purged delivery report
+        self._delivered = 0  # clicks known delivered, as last counted
         self._threads: list[threading.Thread] = []
 
     @property
@@ -81,7 +87,7 @@ class ClickSink:
 
     def start(self) -> None:
         config = producer_config(self.settings)
-        config.update(error_cb=self._on_error, stats_cb=self._on_stats)
+        config.update(error_cb=self._on_error, stats_cb=self._on_stats, on_delivery=self._on_delivery)
         self._producer = Producer(config)
         self.metrics.queue_length.set_function(lambda: len(self.producer))
         remove_orphans(self.spool.directory)
@@ -108,8 +114,20 @@ class ClickSink:
             value=event.encode(),
             key=event.key(),
             timestamp=event.ts_ms,
-            on_delivery=self._on_delivery,
         )
+        self._accepted += 1
+
+    def _count_delivered(self) -> None:
+        """Clicks that left the producer without a failure report were delivered: count them.
+
+        ``len(producer)`` includes clicks in flight; reading it after ``_accepted`` can only undercount for
+        a moment (a click still being handed over), never overcount.
+        """
+        delivered = self._accepted - len(self.producer) - self._not_delivered
+        if delivered > self._delivered:
+            self.metrics.produced.inc(delivered - self._delivered)
+            self._delivered = delivered
+            self._set_ready(True)
 
     def _to_spool(self, event: ClickEvent) -> None:
         try:
@@ -123,9 +141,8 @@ class ClickSink:
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
-            self.metrics.produced.inc()
-            self._set_ready(True)
             return
+        self._not_delivered += 1
         if err.code() != KafkaError._PURGE_QUEUE:  # purged at shutdown: spooled, not a failure
             self.metrics.delivery_failures.inc()
         value = msg.value()
@@ -160,6 +177,7 @@ class ClickSink:
         last_replay = 0.0
         while not self._stopping.is_set():
             self.producer.poll(PUMP_POLL_S)
+            self._count_delivered()
             if self._ready and time.monotonic() - last_replay >= REPLAY_EVERY_S:
                 self._replay()
                 last_replay = time.monotonic()
@@ -183,7 +201,8 @@ class ClickSink:
         """Produces a spooled click, waiting for room while Kafka is reachable; False: give up for now."""
         while self._ready and time.monotonic() < self._replay_until:
             try:
-                self._produce(event)
+                with self._lock:  # _accepted is counted by request handlers too
+                    self._produce(event)
             except BufferError:
                 self.producer.poll(PUMP_POLL_S)
                 continue
@@ -220,6 +239,7 @@ class ClickSink:
             self._replay()
         self._drain(max(0.0, drain_until - time.monotonic()))
         self.spool.seal()
+        self._count_delivered()
         self._log_summary()
 
     def _drain(self, timeout_s: float) -> None:

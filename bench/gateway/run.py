@@ -29,11 +29,15 @@ KEY = "bench-signing-key"
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(port: int, duration_s: int, connections: int) -> dict[str, float]:
+def pinned(command: list[str], cpu: int | None) -> list[str]:
+    return command if cpu is None else ["taskset", "-c", str(cpu), *command]
+
+
+def wrk(port: int, duration_s: int, connections: int, cpu: int | None) -> dict[str, float]:
     url = "https://example.com/landing?campaign=bench"
     target = f"http://127.0.0.1:{port}/?u={quote(url, safe='')}&s={signature(url, KEY)}"
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--latency", target],
+        pinned(["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--latency", target], cpu),
         capture_output=True,
         text=True,
         check=True,
@@ -90,13 +94,16 @@ def measure(
             str(workers),
         ],
     }
+    # One worker: the gateway alone on core 0, wrk (and the broker) on core 1, so the ratio shows the
+    # gateway's own cost of producing rather than the broker's CPU taken from it on a small machine.
+    gateway_cpu, load_cpu = (0, 1) if workers == 1 and (os.cpu_count() or 1) > 1 else (None, None)
     for name, template in variants.items():
         port = broker.free_port()
-        process = start([part.format(port=port) for part in template], env)
+        process = start(pinned([part.format(port=port) for part in template], gateway_cpu), env)
         try:
             wait_port(port)
-            wrk(port, 2, connections)  # warm-up
-            results[name] = wrk(port, duration_s, connections)
+            wrk(port, 2, connections, load_cpu)  # warm-up
+            results[name] = wrk(port, duration_s, connections, load_cpu)
         finally:
             stop(process)
     return results
@@ -114,7 +121,12 @@ def main() -> None:
     bootstrap = args.bootstrap
     if bootstrap is None:
         data_dir = Path(tempfile.mkdtemp(prefix="cm-bench-kafka-"))
-        bootstrap = broker.start(data_dir, port=broker.free_port(), quiet=True).bootstrap
+        info = broker.start(data_dir, port=broker.free_port(), quiet=True)
+        bootstrap = info.bootstrap
+        if (os.cpu_count() or 1) > 1:
+            subprocess.run(
+                ["taskset", "-a", "-p", "-c", "1", str(info.pid)], capture_output=True, check=False
+            )
     env = dict(
         os.environ,
         CLICKMUNCHER_KAFKA_BOOTSTRAP=bootstrap,

@@ -1,0 +1,59 @@
+"""The records that cross topics: JSON shapes of SPEC §6 and the decoders' reasons."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from clickmuncher.records import ClickEvent, ClickWindow, RecordError, iso_utc
+
+
+@given(st.text(min_size=1), st.integers(min_value=0, max_value=2**53))
+def test_click_event_bytes_are_the_spec_json(url: str, ts_ms: int) -> None:
+    event = ClickEvent(url=url, ts_ms=ts_ms)
+    assert json.loads(event.encode()) == {"v": 1, "url": url, "ts_ms": ts_ms}
+    assert ClickEvent.decode(event.encode()) == event
+    assert event.key() == url.encode()
+
+
+def test_click_window_json_and_key() -> None:
+    window = ClickWindow("https://example.com/", 1_795_480_200_000, 1_795_482_000_000, 42, 1)
+    body = json.loads(window.encode())
+    assert body == {
+        "v": 1,
+        "url": "https://example.com/",
+        "window_start": "2026-11-24T00:30:00Z",
+        "window_end": "2026-11-24T01:00:00Z",
+        "window_start_ms": 1_795_480_200_000,
+        "window_end_ms": 1_795_482_000_000,
+        "clicks": 42,
+        "revision": 1,
+    }
+    assert window.key() == b"1795480200000:https://example.com/"
+    assert ClickWindow.decode(window.encode()) == window
+
+
+def test_iso_keeps_milliseconds_when_present() -> None:
+    assert iso_utc(0) == "1970-01-01T00:00:00Z"
+    assert iso_utc(1_500) == "1970-01-01T00:00:01.500Z"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (None, "empty value"),
+        (b"not json", "not JSON"),
+        (b"[1]", "not a JSON object"),
+        (b'{"v": 2, "url": "u", "ts_ms": 1}', "unsupported record version"),
+        (b'{"v": 1, "ts_ms": 1}', "'url'"),
+        (b'{"v": 1, "url": "u", "ts_ms": "1"}', "'ts_ms'"),
+        (b'{"v": 1, "url": "u", "ts_ms": true}', "'ts_ms'"),
+        (b'{"v": 1, "url": "u", "ts_ms": -5}', "'ts_ms'"),
+    ],
+)
+def test_bad_click_events_say_why(raw: bytes | None, reason: str) -> None:
+    with pytest.raises(RecordError, match=reason):
+        ClickEvent.decode(raw)
