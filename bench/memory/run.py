@@ -1,0 +1,132 @@
+"""Memory benchmark: peak RSS of one streams worker holding 1,000,000 distinct URLs in one open window,
+with the memory store and with RocksDB, side by side in one run.
+
+    python bench/memory/run.py [--urls 1000000] [--bootstrap B]
+
+The clicks are timestamped now and the window is an hour long, so the window stays open: the worker holds
+every URL's state. Peak RSS is the kernel's high-water mark (VmHWM) once the worker's committed offsets
+reach the end of the topic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from clickmuncher.kafka import broker
+from clickmuncher.kafka.admin import ensure_topics
+from clickmuncher.records import ClickEvent
+
+ROOT = Path(__file__).resolve().parents[2]
+WINDOW_S = 3600
+
+
+def load(bootstrap: str, topic: str, urls: int) -> None:
+    ensure_topics(bootstrap, {topic: {}}, 8)
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 50,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 500_000,
+        }
+    )
+    now_ms = int(time.time() * 1000)
+    for n in range(urls):
+        event = ClickEvent(url=f"https://site{n % 997}.example.com/article/{n}", ts_ms=now_ms)
+        while True:
+            try:
+                producer.produce(topic, key=event.key(), value=event.encode(), timestamp=now_ms)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    producer.flush(120)
+
+
+def committed_total(bootstrap: str, group: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    partitions = [TopicPartition(topic, p) for p in range(8)]
+    offsets = consumer.committed(partitions, timeout=30)
+    consumer.close()
+    return sum(max(tp.offset, 0) for tp in offsets)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(bootstrap: str, topic: str, urls: int, store: str) -> tuple[float, float]:
+    app_id = f"bench-mem-{uuid.uuid4().hex[:8]}"
+    env = dict(
+        os.environ,
+        CLICKMUNCHER_KAFKA_BOOTSTRAP=bootstrap,
+        CLICKMUNCHER_CLICKS_TOPIC=topic,
+        CLICKMUNCHER_WINDOWS_TOPIC=f"{app_id}-windows",
+        CLICKMUNCHER_STREAMS_APP_ID=app_id,
+        CLICKMUNCHER_WINDOW_S=str(WINDOW_S),
+        CLICKMUNCHER_PARTITIONS="8",
+        CLICKMUNCHER_STREAMS_STORE=store,
+        CLICKMUNCHER_STREAMS_METRICS_PORT="0",
+        CLICKMUNCHER_STATE_DIR=tempfile.mkdtemp(prefix="cm-bench-mem-"),
+    )
+    began = time.monotonic()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "streams"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while committed_total(bootstrap, app_id, topic) < urls:
+            if worker.poll() is not None:
+                raise RuntimeError(f"the streams worker exited with {worker.returncode}")
+            time.sleep(2)
+        return peak_rss_mb(worker.pid), time.monotonic() - began
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bootstrap", default=None, help="an existing broker; default: start one")
+    parser.add_argument("--urls", type=int, default=1_000_000)
+    args = parser.parse_args()
+    data_dir = None
+    bootstrap = args.bootstrap
+    if bootstrap is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="cm-bench-kafka-"))
+        bootstrap = broker.start(data_dir, port=broker.free_port(), quiet=True).bootstrap
+    topic = f"bench-mem-clicks-{uuid.uuid4().hex[:8]}"
+    try:
+        load(bootstrap, topic, args.urls)
+        results = {
+            store: measure(bootstrap, topic, args.urls, store) for store in ("memory://", "rocksdb://")
+        }
+    finally:
+        if data_dir is not None:
+            broker.stop(data_dir)
+    print(f"{'store':>12} {'peak RSS MB':>12} {'seconds':>8}")
+    for store, (rss_mb, seconds) in results.items():
+        print(f"{store:>12} {rss_mb:>12.0f} {seconds:>8.1f}")
+    print(
+        f"RocksDB / memory: {results['rocksdb://'][0] / results['memory://'][0]:.2f} "
+        f"(target: RocksDB under 1024 MB at {args.urls} open URLs)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# `make bench`: the four benchmarks, one after the other, each starting its own broker (and PostgreSQL).
+# Figures and ratios are printed; docs/benchmarks.md records the latest ones.
+set -euo pipefail
+venv="${1:-.venv}"
+py="$venv/bin/python"
+command -v wrk >/dev/null || { echo "bench: installing wrk"; apt-get install -y -q wrk >/dev/null; }
+echo "== bench/gateway"; "$py" bench/gateway/run.py
+echo "== bench/streams"; "$py" bench/streams/run.py
+echo "== bench/sink"; "$py" bench/sink/run.py
+echo "== bench/memory"; "$py" bench/memory/run.py

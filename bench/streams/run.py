@@ -1,0 +1,178 @@
+"""Streams benchmark: the same pre-loaded topic (1,000,000 clicks over 100,000 Zipf-distributed URLs, 8
+partitions) drained by one clickmuncher streams worker, by Quix Streams, and by a plain confluent-kafka
+consumer counting in a dict (the ceiling for Python), one after the other in one run.
+
+    python bench/streams/run.py [--clicks 1000000] [--urls 100000] [--bootstrap B]
+
+clickmuncher's time runs from process start to its last window emitted (every click counted in a record on
+click-windows); the peers' from process start to their last event processed. Also prints the changelog
+messages clickmuncher wrote per click. Quix runs in its own virtualenv (.venv-bench-quix, made on first use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from clickmuncher.kafka import broker
+from clickmuncher.kafka.admin import COMPACTED, ensure_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+QUIX_VENV = ROOT / ".venv-bench-quix"
+WINDOW_S = 60
+
+
+def run_json(command: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+    out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def quix_python() -> str:
+    python = QUIX_VENV / "bin" / "python"
+    if not python.exists():
+        print("bench: creating .venv-bench-quix with quixstreams (once)", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(QUIX_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "quixstreams"], check=True)
+    return str(python)
+
+
+def changelog_messages(bootstrap: str, app_id: str) -> int:
+    """Messages on the worker's changelog topics: the sum of their partitions' end offsets."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(app_id) and "changelog" in t]
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-audit-{uuid.uuid4().hex[:6]}"})
+    total = 0
+    for topic in topics:
+        for partition in admin.list_topics(topic, timeout=30).topics[topic].partitions:
+            total += consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)[1]
+    consumer.close()
+    return total
+
+
+def clickmuncher_worker(bootstrap: str, topic: str, clicks: int) -> dict[str, float]:
+    suffix = uuid.uuid4().hex[:8]
+    windows_topic = f"bench-windows-{suffix}"
+    ensure_topics(bootstrap, {windows_topic: COMPACTED}, 8)
+    env = dict(
+        os.environ,
+        CLICKMUNCHER_KAFKA_BOOTSTRAP=bootstrap,
+        CLICKMUNCHER_CLICKS_TOPIC=topic,
+        CLICKMUNCHER_WINDOWS_TOPIC=windows_topic,
+        CLICKMUNCHER_STREAMS_APP_ID=f"bench-{suffix}",
+        CLICKMUNCHER_WINDOW_S=str(WINDOW_S),
+        CLICKMUNCHER_GRACE_S="1",
+        CLICKMUNCHER_PARTITIONS="8",
+        CLICKMUNCHER_STATE_DIR=tempfile.mkdtemp(prefix="cm-bench-streams-"),
+        CLICKMUNCHER_STREAMS_METRICS_PORT="0",
+    )
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-out-{suffix}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([windows_topic])
+    began = time.monotonic()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "streams"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    latest: dict[bytes, int] = {}
+    counted = 0
+    try:
+        while counted < clicks:
+            if worker.poll() is not None:
+                raise RuntimeError(f"the streams worker exited with {worker.returncode}")
+            for message in consumer.consume(10_000, 1.0):
+                if message.error():
+                    continue
+                latest[message.key()] = json.loads(message.value())["clicks"]
+            counted = sum(latest.values())
+        elapsed = time.monotonic() - began
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+        consumer.close()
+    return {
+        "events": clicks,
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(clicks / elapsed),
+        "window_records": len(latest),
+        "changelog_per_click": changelog_messages(bootstrap, f"bench-{suffix}") / clicks,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bootstrap", default=None, help="an existing broker; default: start one")
+    parser.add_argument("--clicks", type=int, default=1_000_000)
+    parser.add_argument("--urls", type=int, default=100_000)
+    args = parser.parse_args()
+    data_dir = None
+    bootstrap = args.bootstrap
+    if bootstrap is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="cm-bench-kafka-"))
+        bootstrap = broker.start(data_dir, port=broker.free_port(), quiet=True).bootstrap
+    topic = f"bench-clicks-{uuid.uuid4().hex[:8]}"
+    common = ["--bootstrap", bootstrap, "--topic", topic, "--clicks", str(args.clicks)]
+    try:
+        loaded = run_json(
+            [
+                sys.executable,
+                str(HERE / "load.py"),
+                *common,
+                "--urls",
+                str(args.urls),
+                "--window-s",
+                str(WINDOW_S),
+            ]
+        )
+        print(
+            f"bench: loaded {args.clicks} clicks, {loaded['window_records']} (url, window) pairs", flush=True
+        )
+        results = {
+            "clickmuncher": clickmuncher_worker(bootstrap, topic, args.clicks),
+            "quixstreams": run_json(
+                [quix_python(), str(HERE / "quix_peer.py"), *common, "--window-s", str(WINDOW_S)]
+            ),
+            "plain dict": run_json(
+                [sys.executable, str(HERE / "plain_peer.py"), *common, "--window-s", str(WINDOW_S)]
+            ),
+        }
+    finally:
+        if data_dir is not None:
+            broker.stop(data_dir)
+    ours = results["clickmuncher"]["events_per_s"]
+    print(f"{'consumer':>14} {'seconds':>8} {'events/s':>9} {'clickmuncher is':>16}")
+    for name, figures in results.items():
+        print(
+            f"{name:>14} {figures['seconds']:>8.1f} {figures['events_per_s']:>9.0f} "
+            f"{ours / figures['events_per_s']:>15.2f}x"
+        )
+    print(
+        f"clickmuncher: {results['clickmuncher']['window_records']:.0f} window records "
+        f"(expected {loaded['window_records']}), "
+        f"{results['clickmuncher']['changelog_per_click']:.3f} changelog messages per click"
+    )
+    print("targets: >= 2x quixstreams; share of the plain-dict ceiling shown above")
+
+
+if __name__ == "__main__":
+    main()
