@@ -5,7 +5,7 @@ set -euo pipefail
 venv="${1:-.venv}"
 py="$venv/bin/python"
 command -v wrk >/dev/null || { echo "bench: installing wrk"; apt-get install -y -q wrk >/dev/null; }
-echo "== bench/gateway"; "$py" bench/gateway/run.py
-echo "== bench/streams"; "$py" bench/streams/run.py
-echo "== bench/sink"; "$py" bench/sink/run.py
-echo "== bench/memory"; "$py" bench/memory/run.py
+echo "== bench/gateway"; "$py" -m bench.gateway.run
+echo "== bench/streams"; "$py" -m bench.streams.run
+echo "== bench/sink"; "$py" -m bench.sink.run
+echo "== bench/memory"; "$py" -m bench.memory.run

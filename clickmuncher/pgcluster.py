@@ -69,3 +69,19 @@ class PgCluster:
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+
+
+def create_database(base_url: str, prefix: str = "t") -> str:
+    """Creates a fresh, empty database on the server of ``base_url``; returns its URL."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return base_url.rsplit("/", 1)[0] + f"/{name}"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from clickmuncher.kafka import broker
-from clickmuncher.pgcluster import PgCluster
+from clickmuncher.pgcluster import PgCluster, create_database
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -94,7 +94,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def pg_db_url(pg_url: str) -> str:
     """A fresh, empty database in the session's PostgreSQL cluster."""
-    return _fresh_pg_database(pg_url)
+    return create_database(pg_url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -103,18 +103,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'clickmuncher.db'}"
     base_url: str = request.getfixturevalue("pg_url")
-    return _fresh_pg_database(base_url)
-
-
-def _fresh_pg_database(base_url: str) -> str:
-    import sqlalchemy as sa
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return base_url.rsplit("/", 1)[0] + f"/{name}"
+    return create_database(base_url)
 
 
 @pytest.fixture

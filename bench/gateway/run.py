@@ -1,7 +1,7 @@
 """Gateway benchmark: wrk against one gateway producing to the real broker, and against the same app with
 producing switched off, side by side in one run; then the same with --workers 2.
 
-    python bench/gateway/run.py [--bootstrap B] [--duration 10] [--connections 64]
+    python -m bench.gateway.run [--bootstrap B] [--duration 10] [--connections 64]
 
 Prints redirects/s and latency p50/p99 of each, and the ratios (producing / no-Kafka).
 """
@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
+from bench.common import address, bootstrap_or_local
 from clickmuncher.kafka import broker
 from gateway.signing import signature
 
@@ -117,16 +118,16 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/gateway: wrk not found (apt-get install -y wrk)")
-    data_dir = None
-    bootstrap = args.bootstrap
-    if bootstrap is None:
-        data_dir = Path(tempfile.mkdtemp(prefix="cm-bench-kafka-"))
-        info = broker.start(data_dir, port=broker.free_port(), quiet=True)
-        bootstrap = info.bootstrap
-        if (os.cpu_count() or 1) > 1:
+    with bootstrap_or_local(args.bootstrap) as target:
+        if not isinstance(target, str) and (os.cpu_count() or 1) > 1:
+            # The broker shares core 1 with wrk, away from the gateway (see measure).
             subprocess.run(
-                ["taskset", "-a", "-p", "-c", "1", str(info.pid)], capture_output=True, check=False
+                ["taskset", "-a", "-p", "-c", "1", str(target.pid)], capture_output=True, check=False
             )
+        run_all(address(target), args.duration, args.connections)
+
+
+def run_all(bootstrap: str, duration_s: int, connections: int) -> None:
     env = dict(
         os.environ,
         CLICKMUNCHER_KAFKA_BOOTSTRAP=bootstrap,
@@ -134,23 +135,17 @@ def main() -> None:
         CLICKMUNCHER_CLICKS_TOPIC=f"bench-gw-{uuid.uuid4().hex[:8]}",
         CLICKMUNCHER_STATE_DIR=tempfile.mkdtemp(prefix="cm-bench-gw-"),
     )
-    try:
-        print(f"{'workers':>7} {'variant':>9} {'redirects/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'non-3xx':>8}")
-        for workers in (1, 2):
-            results = measure(workers, env, args.duration, args.connections)
-            for name, figures in results.items():
-                print(
-                    f"{workers:>7} {name:>9} {figures['rps']:>12.0f} {figures['p50_ms']:>8.2f} "
-                    f"{figures['p99_ms']:>8.2f} {figures['errors']:>8.0f}"
-                )
-            ratio = results["kafka"]["rps"] / results["no-kafka"]["rps"]
-            p99 = results["kafka"]["p99_ms"] / results["no-kafka"]["p99_ms"]
+    print(f"{'workers':>7} {'variant':>9} {'redirects/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'non-3xx':>8}")
+    for workers in (1, 2):
+        results = measure(workers, env, duration_s, connections)
+        for name, figures in results.items():
             print(
-                f"{workers:>7} {'ratio':>9} {ratio:>11.0%} {'':>8} {p99:>7.2f}x  (target >=85%, p99 <=1.5x)"
+                f"{workers:>7} {name:>9} {figures['rps']:>12.0f} {figures['p50_ms']:>8.2f} "
+                f"{figures['p99_ms']:>8.2f} {figures['errors']:>8.0f}"
             )
-    finally:
-        if data_dir is not None:
-            broker.stop(data_dir)
+        ratio = results["kafka"]["rps"] / results["no-kafka"]["rps"]
+        p99 = results["kafka"]["p99_ms"] / results["no-kafka"]["p99_ms"]
+        print(f"{workers:>7} {'ratio':>9} {ratio:>11.0%} {'':>8} {p99:>7.2f}x  (target >=85%, p99 <=1.5x)")
 
 
 if __name__ == "__main__":

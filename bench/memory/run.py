@@ -1,7 +1,7 @@
 """Memory benchmark: peak RSS of one streams worker holding 1,000,000 distinct URLs in one open window,
 with the memory store and with RocksDB, side by side in one run.
 
-    python bench/memory/run.py [--urls 1000000] [--bootstrap B]
+    python -m bench.memory.run [--urls 1000000] [--bootstrap B]
 
 The clicks are timestamped now and the window is an hour long, so the window stays open: the worker holds
 every URL's state. Peak RSS is the kernel's high-water mark (VmHWM) once the worker's committed offsets
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from clickmuncher.kafka import broker
+from bench.common import address, bootstrap_or_local
 from clickmuncher.kafka.admin import ensure_topics
 from clickmuncher.records import ClickEvent
 
@@ -105,20 +105,13 @@ def main() -> None:
     parser.add_argument("--bootstrap", default=None, help="an existing broker; default: start one")
     parser.add_argument("--urls", type=int, default=1_000_000)
     args = parser.parse_args()
-    data_dir = None
-    bootstrap = args.bootstrap
-    if bootstrap is None:
-        data_dir = Path(tempfile.mkdtemp(prefix="cm-bench-kafka-"))
-        bootstrap = broker.start(data_dir, port=broker.free_port(), quiet=True).bootstrap
     topic = f"bench-mem-clicks-{uuid.uuid4().hex[:8]}"
-    try:
+    with bootstrap_or_local(args.bootstrap) as target:
+        bootstrap = address(target)
         load(bootstrap, topic, args.urls)
         results = {
             store: measure(bootstrap, topic, args.urls, store) for store in ("memory://", "rocksdb://")
         }
-    finally:
-        if data_dir is not None:
-            broker.stop(data_dir)
     print(f"{'store':>12} {'peak RSS MB':>12} {'seconds':>8}")
     for store, (rss_mb, seconds) in results.items():
         print(f"{store:>12} {rss_mb:>12.0f} {seconds:>8.1f}")

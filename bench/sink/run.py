@@ -1,7 +1,7 @@
 """Sink benchmark: closed windows upserted into PostgreSQL in batches of 10,000, the sink's multi-row
 statements (one per table per batch) against one statement per row, side by side in one run.
 
-    python bench/sink/run.py [--database-url URL] [--batches 5] [--batch-size 10000]
+    python -m bench.sink.run [--database-url URL] [--batches 5] [--batch-size 10000]
 
 Without --database-url it starts a throwaway PostgreSQL cluster (Debian's binaries). Both variants write the
 same windows into fresh databases, each batch in one transaction, then a second pass of revision-1 records
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from clickmuncher.kafka.broker import free_port
-from clickmuncher.pgcluster import PgCluster
+from clickmuncher.pgcluster import PgCluster, create_database
 from clickmuncher.records import ClickWindow
 from sinks.batch import Batch, plan_writes, window_key
 from sinks.db import make_engine
@@ -68,12 +67,7 @@ def row_by_row(conn: sa.Connection, batch: Batch) -> None:
 
 
 def fresh_database(base_url: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = base_url.rsplit("/", 1)[0] + f"/{name}"
+    url = create_database(base_url, prefix="bench")
     upgrade(url)
     engine = sa.create_engine(url)
     with engine.begin() as conn:

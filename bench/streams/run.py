@@ -2,7 +2,7 @@
 partitions) drained by one clickmuncher streams worker, by Quix Streams, and by a plain confluent-kafka
 consumer counting in a dict (the ceiling for Python), one after the other in one run.
 
-    python bench/streams/run.py [--clicks 1000000] [--urls 100000] [--bootstrap B]
+    python -m bench.streams.run [--clicks 1000000] [--urls 100000] [--bootstrap B]
 
 clickmuncher's time runs from process start to its last window emitted (every click counted in a record on
 click-windows); the peers' from process start to their last event processed. Also prints the changelog
@@ -25,7 +25,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from clickmuncher.kafka import broker
+from bench.common import address, bootstrap_or_local
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,14 +125,10 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=1_000_000)
     parser.add_argument("--urls", type=int, default=100_000)
     args = parser.parse_args()
-    data_dir = None
-    bootstrap = args.bootstrap
-    if bootstrap is None:
-        data_dir = Path(tempfile.mkdtemp(prefix="cm-bench-kafka-"))
-        bootstrap = broker.start(data_dir, port=broker.free_port(), quiet=True).bootstrap
     topic = f"bench-clicks-{uuid.uuid4().hex[:8]}"
-    common = ["--bootstrap", bootstrap, "--topic", topic, "--clicks", str(args.clicks)]
-    try:
+    with bootstrap_or_local(args.bootstrap) as target:
+        bootstrap = address(target)
+        common = ["--bootstrap", bootstrap, "--topic", topic, "--clicks", str(args.clicks)]
         loaded = run_json(
             [
                 sys.executable,
@@ -156,9 +152,6 @@ def main() -> None:
                 [sys.executable, str(HERE / "plain_peer.py"), *common, "--window-s", str(WINDOW_S)]
             ),
         }
-    finally:
-        if data_dir is not None:
-            broker.stop(data_dir)
     ours = results["clickmuncher"]["events_per_s"]
     print(f"{'consumer':>14} {'seconds':>8} {'events/s':>9} {'clickmuncher is':>16}")
     for name, figures in results.items():
