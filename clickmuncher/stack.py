@@ -17,10 +17,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from clickmuncher.kafka import broker
 from clickmuncher.settings import ConfigError, Settings
 
-SERVICES = ("streams", "sink", "gateway")
+SERVICES = ("sink", "streams", "gateway")  # start order; stopped in reverse
 STOP_TIMEOUT_S = 20.0
 
 
@@ -146,7 +148,7 @@ def run_stack(settings: Settings, *, demo: bool, gateway_port: int) -> None:
     key = None
     if settings.signing_key is None and not settings.allowed_hosts:
         key = dev_signing_key(settings.state_dir)
-        settings = settings.model_copy(update={"signing_key": key})
+        settings = settings.model_copy(update={"signing_key": SecretStr(key)})
     print(start_line("up", settings, gateway_port=gateway_port, demo=demo), flush=True)
     started_broker = ensure_broker(settings)
     create_topics(settings)

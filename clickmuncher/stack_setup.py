@@ -38,9 +38,5 @@ def print_examples(settings: Settings, base: str) -> None:
     print("up: example links (each click is counted once its window closes):", flush=True)
     for link in example_links(settings, base):
         print(f"    curl -si '{link}' | head -3", flush=True)
-    minutes = settings.window_s / 60
-    print(
-        f"up: windows are {minutes:g} min + {settings.grace_s}s grace; see the counts with"
-        " `clickmuncher stats`",
-        flush=True,
-    )
+    size = f"{settings.window_s // 60} min" if settings.window_s % 60 == 0 else f"{settings.window_s}s"
+    print(f"up: windows are {size} + {settings.grace_s}s grace; see the counts with `clickmuncher stats`")
