@@ -1,7 +1,61 @@
-"""Service entry point (being built; see the open issues)."""
+"""``clickmuncher streams`` and ``python -m streams``: one Faust worker (several share partitions)."""
 
-from clickmuncher.settings import ConfigError, Settings
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from clickmuncher.kafka.admin import COMPACTED, ensure_topics
+from clickmuncher.logs import FORMAT, log_start, setup_logging
+from clickmuncher.settings import Settings
+from streams.app import build_app, disable_read_offset_filter, state_path
+from streams.metrics import StreamsMetrics
+
+# Faust's worker replaces the logging set-up at start: our lines at INFO, Faust's and Kafka's at WARNING.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": FORMAT}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain"}
+    },
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {name: {"level": "WARNING"} for name in ("faust", "mode", "aiokafka", "kafka", "rocksdict")},
+}
+
+
+def ensure_streams_topics(settings: Settings) -> list[str]:
+    """The topics this worker reads and writes; the table changelog is created (compacted) by Faust."""
+    topics = {
+        settings.clicks_topic: {},
+        settings.windows_topic: COMPACTED,
+        settings.clicks_dead_topic: {},
+        settings.clicks_late_topic: {},
+    }
+    return ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+
+
+def table_dir(settings: Settings) -> Path:
+    return state_path(settings)
 
 
 def run(settings: Settings, **options: object) -> None:
-    raise ConfigError("this service is not built yet")
+    """Runs the worker until SIGINT/SIGTERM (Faust's worker drains and stops cleanly)."""
+    import faust
+
+    setup_logging()
+    # The local store is a cache of the changelog: after a kill -9 it may hold writes whose changelog
+    # records were never sent, so each start rebuilds it from the changelog (see docs/streams.md).
+    shutil.rmtree(table_dir(settings), ignore_errors=True)
+    table_dir(settings).mkdir(parents=True, exist_ok=True)
+    ensure_streams_topics(settings)
+    metrics = StreamsMetrics()
+    metrics.serve(settings.streams_metrics_port)
+    app, _engine = build_app(settings, metrics)
+    log_start("streams", settings)
+    worker = faust.Worker(
+        app, loglevel=logging.INFO, quiet=True, redirect_stdouts=False, logging_config=LOGGING
+    )
+    disable_read_offset_filter(app)
+    worker.execute_from_commandline()

@@ -1,7 +1,121 @@
-"""Replay (being built)."""
+"""``clickmuncher replay streams --from ISO``: recompute windows from the raw ``clicks`` topic.
 
+With every streams worker stopped:
+
+1. Refuse if the streams consumer group still has members.
+2. ``from_ms`` = the start of the window containing the given time.
+3. Delete the table's changelog topic and create it again, empty, with a *floor* record per partition
+   (``~floor:<p>`` = ``from_ms``): clicks of windows before the floor are skipped, so a late click of an
+   older window can never emit a partial count over the real one. Workers rebuild their local store
+   from the changelog at every start, so no local state survives.
+4. Reset the group's offsets on ``clicks`` to the first record at or after ``from_ms`` (offsets_for_times;
+   the end of the partition if there is none).
+
+When workers start again, every window from ``from_ms`` on is recounted from scratch and emitted once
+more (revision 0, plus the same late revisions), so downstream writes converge by key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from clickmuncher.kafka.admin import COMPACTED
+from clickmuncher.logs import log_start, setup_logging
 from clickmuncher.settings import ConfigError, Settings
+from streams.app import TABLE_NAME
+from streams.windows import floor_key
+
+log = logging.getLogger("streams.replay")
+TIMEOUT_S = 30.0
+
+
+def parse_from(text: str) -> int:
+    """An ISO-8601 time (naive means UTC) as epoch milliseconds."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise ConfigError(f"--from: not an ISO-8601 time: {text!r}") from e
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def changelog_topic(settings: Settings) -> str:
+    return f"{settings.streams_app_id}-{TABLE_NAME}-changelog"
 
 
 def replay_command(settings: Settings, from_: str) -> None:
-    raise ConfigError("replay is not built yet")
+    at_ms = parse_from(from_)
+    setup_logging()
+    log_start("replay-streams", settings, from_=from_)
+    window_ms = settings.window_s * 1000
+    from_ms = at_ms - at_ms % window_ms
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    _refuse_if_running(admin, settings.streams_app_id)
+    offsets = _offsets_at(settings, from_ms)
+    _reset_changelog(admin, settings, from_ms)
+    _reset_group(admin, settings.streams_app_id, offsets)
+    log.info(
+        "replay-streams ready: from_ms=%d offsets=%s", from_ms, {tp.partition: tp.offset for tp in offsets}
+    )
+
+
+def _refuse_if_running(admin: AdminClient, group: str) -> None:
+    described = admin.describe_consumer_groups([group])[group].result(timeout=TIMEOUT_S)
+    if described.members:
+        raise ConfigError(f"consumer group {group} has {len(described.members)} members: stop the workers")
+
+
+def _offsets_at(settings: Settings, from_ms: int) -> list[TopicPartition]:
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.streams_app_id})
+    try:
+        topic = settings.clicks_topic
+        meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
+        if meta is None or not meta.partitions:
+            raise ConfigError(f"topic {topic} does not exist")
+        wanted = [TopicPartition(topic, p, from_ms) for p in sorted(meta.partitions)]
+        found = consumer.offsets_for_times(wanted, timeout=TIMEOUT_S)
+        offsets = []
+        for tp in found:
+            offset = tp.offset
+            if offset < 0:  # nothing at or after from_ms: start at the end
+                offset = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), TIMEOUT_S)[1]
+            offsets.append(TopicPartition(topic, tp.partition, offset))
+        return offsets
+    finally:
+        consumer.close()
+
+
+def _reset_changelog(admin: AdminClient, settings: Settings, from_ms: int) -> None:
+    topic = changelog_topic(settings)
+    if topic in admin.list_topics(timeout=TIMEOUT_S).topics:
+        admin.delete_topics([topic], operation_timeout=TIMEOUT_S)[topic].result(timeout=TIMEOUT_S)
+    deadline = time.monotonic() + 60
+    while True:  # a deleted topic disappears asynchronously
+        new = NewTopic(topic, num_partitions=settings.partitions, replication_factor=1, config=COMPACTED)
+        try:
+            admin.create_topics([new], operation_timeout=TIMEOUT_S)[topic].result(timeout=TIMEOUT_S)
+            break
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all"})
+    for p in range(settings.partitions):
+        producer.produce(topic, key=json.dumps(floor_key(p)).encode(), value=json.dumps(from_ms), partition=p)
+    if producer.flush(TIMEOUT_S):
+        raise ConfigError(f"could not write the replay floor to {topic}")
+
+
+def _reset_group(admin: AdminClient, group: str, offsets: list[TopicPartition]) -> None:
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    request = [ConsumerGroupTopicPartitions(group, offsets)]
+    for future in admin.alter_consumer_group_offsets(request).values():
+        future.result(timeout=TIMEOUT_S)

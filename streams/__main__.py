@@ -1,0 +1,20 @@
+"""``python -m streams``."""
+
+from __future__ import annotations
+
+import sys
+
+from clickmuncher.settings import ConfigError, load_settings
+from streams.main import run
+
+
+def main() -> None:
+    try:
+        run(load_settings())
+    except ConfigError as e:
+        print(f"streams: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

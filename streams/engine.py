@@ -1,0 +1,423 @@
+"""The counting engine: one click at a time into the table, windows closed by per-partition watermarks.
+
+Independent of Faust: it sees the table as a mapping (a write must happen while an event of the same
+partition is Faust's current event, so the changelog record lands in that partition: ``current(event)``
+makes a held event current), the producer as ``send`` (a coroutine that queues one record and returns its
+delivery future) and ``ack(event)``.
+
+The protocol, per event of partition ``p`` at offset ``o`` (``handle``):
+
+1. Classify the click against ``p``'s watermark: bad record or future timestamp → ``clicks-dead``;
+   beyond late retention → ``clicks-late``; otherwise count it (late: ``revision + 1`` and re-emit).
+   Each output is delivered (awaited) before the next event, so any table record of a later event
+   proves it was written.
+2. Redelivery after a crash: a key's record holds the highest offset applied to it, and a click at or
+   below it is not counted again (per key, so it holds whatever prefix of a batch reached the changelog).
+   Dead-letter and late outputs are not repeated for offsets at or below ``handled_offset``, the highest
+   offset any record of the partition proves processed. A redelivered click still moves the watermark.
+3. Move the watermark to the click's time (never backwards), then close every window it passed: emit one
+   ClickWindow per URL and wait for delivery.
+4. New states stay in the partition's batch; the event is held, not acked. A batch is flushed when it is
+   large or old, on revoke and on stop (``flush``): write each touched key once; if something closed,
+   persist the watermark (one write carrying the batch's last offset) and only then delete the keys whose
+   late retention the persisted watermark has passed; then ack the batch's events. Faust commits an
+   offset only once acked, after flushing its producer (so after these changelog records).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from clickmuncher.records import ClickEvent, ClickWindow, RecordError
+from streams.metrics import StreamsMetrics
+from streams.partition import PartitionIndex
+from streams.windows import (
+    FLOOR_PREFIX,
+    WATERMARK_PREFIX,
+    Route,
+    Watermark,
+    WindowRules,
+    WindowState,
+    apply_click,
+    route,
+    split_key,
+    watermark_key,
+    window_key,
+)
+
+log = logging.getLogger("streams")
+
+Headers = list[tuple[str, bytes]]
+Send = Callable[[str, bytes, bytes, Headers | None], Awaitable[Awaitable[Any]]]
+CaughtUp = Callable[[int, int | None], Awaitable[bool]]
+MakeCurrent = Callable[[Any], AbstractContextManager[object]]
+
+
+class ConsumerHooks(Protocol):
+    """What the engine needs from the consumer to keep each partition's events contiguous."""
+
+    def committed(self, partition: int) -> int | None: ...
+
+    async def seek(self, partition: int, offset: int) -> None: ...
+
+    def discard(self, event: Any) -> None: ...
+
+
+EMIT_CHUNK = 5000
+BATCH_MAX = 5000
+BATCH_MAX_AGE_S = 0.5
+SEEK_RETRY_S = 5.0
+MAX_SEEKS = 3  # then the missing offsets are taken as deleted by retention
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTopics:
+    windows: str
+    dead: str
+    late: str
+
+
+@dataclass
+class RunStats:
+    """Totals for the worker's summary line: events, changelog messages, and the busy span."""
+
+    events: int = 0
+    changelog_writes: int = 0
+    first_mono: float = 0.0
+    last_mono: float = 0.0
+
+    def note_event(self) -> None:
+        now = time.monotonic()
+        if not self.events:
+            self.first_mono = now
+        self.events += 1
+        self.last_mono = now
+
+    def summary(self) -> str:
+        span_s = max(self.last_mono - self.first_mono, 1e-9)
+        per_click = self.changelog_writes / self.events if self.events else 0.0
+        return (
+            f"events={self.events} events_per_s={self.events / span_s:.0f} "
+            f"changelog_writes={self.changelog_writes} changelog_per_click={per_click:.3f}"
+        )
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Engine:
+    def __init__(
+        self,
+        rules: WindowRules,
+        topics: OutputTopics,
+        table: MutableMapping[str, Any],
+        send: Send,
+        metrics: StreamsMetrics,
+        ack: Callable[[Any], object],
+        current: MakeCurrent,
+        idle_s: float = 2.0,
+        consumer: ConsumerHooks | None = None,
+    ) -> None:
+        self.rules = rules
+        self.topics = topics
+        self.table = table
+        self.send = send
+        self.metrics = metrics
+        self.ack = ack
+        self.current = current
+        self.idle_s = idle_s
+        self.consumer = consumer
+        self.parts: dict[int, PartitionIndex] = {}
+        self.stats = RunStats()
+        # Serialises the agent, the idle timer and rebalance callbacks: one partition is never closed twice
+        # at once, and a revoke waits for an in-flight emission to finish.
+        self.lock = asyncio.Lock()
+
+    # ---- ownership --------------------------------------------------------------------------------------
+
+    async def forget(self, partitions: Iterable[int]) -> None:
+        """On revoke: flush, then forget the partitions' in-memory state: nothing more is emitted for them."""
+        async with self.lock:
+            for p in partitions:
+                part = self.parts.pop(p, None)
+                if part is not None:
+                    self._flush(part)
+                    self.metrics.windows_open.labels(str(p)).set(0)
+
+    async def load(self, partitions: Iterable[int]) -> None:
+        """After table recovery: rebuild the index of each newly owned partition from the table."""
+        async with self.lock:
+            self._load(partitions)
+
+    def _load(self, partitions: Iterable[int]) -> None:
+        fresh = {p: PartitionIndex(p) for p in partitions if p not in self.parts}
+        if not fresh:
+            return
+        windows: list[tuple[str, WindowState]] = []
+        for key, raw in list(self.table.items()):
+            if key.startswith(FLOOR_PREFIX):
+                floor = fresh.get(int(key[len(FLOOR_PREFIX) :]))
+                if floor is not None:
+                    floor.floor_ms = int(raw)
+                continue
+            if key.startswith(WATERMARK_PREFIX):
+                part = fresh.get(int(key[len(WATERMARK_PREFIX) :]))
+                if part is not None:
+                    mark = Watermark.decode(raw)
+                    part.watermark_ms = part.persisted_ms = mark.watermark_ms
+                    part.handled_offset = max(part.handled_offset, mark.offset)
+                continue
+            state = WindowState.decode(raw)
+            if state.partition in fresh:
+                windows.append((key, state))
+        for key, state in windows:
+            part = fresh[state.partition]
+            start, url = split_key(key)
+            part.handled_offset = max(part.handled_offset, state.last_offset)
+            part.add(start, url, closed=self.rules.is_closed(start, part.persisted_ms))
+        for p, part in fresh.items():
+            log.info(
+                "partition %d loaded: watermark_ms=%d handled_offset=%d open=%d",
+                p,
+                part.watermark_ms,
+                part.handled_offset,
+                part.open_count(),
+            )
+        self.parts.update(fresh)
+
+    def _part(self, partition: int) -> PartitionIndex:
+        if partition not in self.parts:
+            self._load([partition])
+        return self.parts[partition]
+
+    # ---- per event --------------------------------------------------------------------------------------
+
+    async def handle(self, event: Any, partition: int, offset: int, raw: bytes | None, now_ms: int) -> None:
+        """Processes one event (see the module docstring); ``event`` is held until its batch is written."""
+        async with self.lock:
+            part = self._part(partition)
+            if not await self._in_sequence(part, offset):
+                if self.consumer is not None:
+                    self.consumer.discard(event)  # not acked: Faust delivers it again, in order
+                return
+            part.note_event(offset)
+            part.hold(event)
+            self.stats.note_event()
+            self.metrics.events.inc()
+            redelivered = offset <= part.handled_offset
+            if redelivered:
+                self.metrics.redelivered.inc()
+            ts_ms = await self._apply(part, offset, raw, now_ms, redelivered)
+            if ts_ms is not None and part.advance(ts_ms):
+                await self._close_due(part)
+            if len(part.held) >= BATCH_MAX:
+                self._flush(part)
+            self._flush_old()
+
+    async def _in_sequence(self, part: PartitionIndex, offset: int) -> bool:
+        """Whether this is the next offset of the partition; on a gap, seeks back to the missing offset.
+
+        Faust can skip fetched messages after an in-process rebalance (its read offset stays ahead of the
+        committed offset it seeks to). Counting a later click first would make the per-key offset dedupe
+        drop the skipped ones, so a gap is never crossed: the consumer is sent back and the events beyond
+        the gap are dropped unacked (they come again after the seek).
+        """
+        expected = part.next_offset
+        if expected is None and self.consumer is not None:
+            expected = self.consumer.committed(part.partition)
+        if expected is not None and offset > expected and part.seek_attempts >= MAX_SEEKS:
+            log.error(
+                "partition %d: offsets %d-%d never came back (deleted by retention?): continuing at %d",
+                part.partition,
+                expected,
+                offset - 1,
+                offset,
+            )
+            expected = offset
+        if expected is None or offset == expected:
+            part.next_offset = offset + 1
+            part.seeking = False
+            part.seek_attempts = 0
+            return True
+        part.next_offset = expected  # also what a repeated seek goes back to
+        if offset > expected and not part.seeking and self.consumer is not None:
+            log.warning("partition %d: offset %d after %d: seek back", part.partition, offset, expected - 1)
+            self.metrics.gaps.inc()
+            await self._seek(part, expected)
+        return False
+
+    async def _seek(self, part: PartitionIndex, offset: int) -> None:
+        assert self.consumer is not None
+        part.seeking = True
+        part.seek_mono = time.monotonic()
+        part.seek_attempts += 1
+        await self.consumer.seek(part.partition, offset)
+
+    async def _retry_seeks(self) -> None:
+        """A seek whose records did not come back in time is repeated (no event may arrive to do it)."""
+        async with self.lock:
+            for part in self.parts.values():
+                stale = part.seeking and time.monotonic() - part.seek_mono > SEEK_RETRY_S
+                if stale and self.consumer is not None and part.next_offset is not None:
+                    log.warning("partition %d: seeking to %d again", part.partition, part.next_offset)
+                    await self._seek(part, part.next_offset)
+
+    async def flush_all(self) -> None:
+        """Writes every batch and acks its events."""
+        async with self.lock:
+            for part in self.parts.values():
+                self._flush(part)
+
+    def _flush_old(self) -> None:
+        for part in self.parts.values():
+            if part.batch_age_s() >= BATCH_MAX_AGE_S:
+                self._flush(part)
+
+    async def _apply(
+        self, part: PartitionIndex, offset: int, raw: bytes | None, now_ms: int, redelivered: bool
+    ) -> int | None:
+        """Step 1 and 2; returns the timestamp that may move the watermark, if any."""
+        try:
+            click = ClickEvent.decode(raw)
+        except RecordError as e:
+            await self._dead(raw, str(e), "malformed", redelivered)
+            return None
+        if self.rules.start_of(click.ts_ms) < part.floor_ms:
+            self.metrics.replay_skipped.inc()
+            return None
+        where = route(self.rules, click.ts_ms, part.watermark_ms, now_ms)
+        if where is Route.FUTURE:
+            await self._dead(raw, "timestamp too far in the future", "future", redelivered)
+            return None
+        if where is Route.TOO_LATE:
+            if not redelivered:
+                self.metrics.late.inc()
+                await self._deliver([(self.topics.late, click.key(), raw or b"", None)])
+            return click.ts_ms
+        start = self.rules.start_of(click.ts_ms)
+        key = window_key(start, click.url)
+        state = self._state(part, key)
+        late = where is Route.LATE
+        new = apply_click(state, offset, part.partition, late=late)
+        if new is None:  # counted before a restart: this key's record proves it
+            return click.ts_ms
+        part.pending[key] = new
+        if state is None:
+            self.metrics.windows_opened.inc()
+        part.add(start, click.url, closed=late)
+        if late:
+            self.metrics.windows_reemitted.inc()
+            await self._emit([self._record(start, click.url, new)])
+        return click.ts_ms
+
+    async def _dead(self, raw: bytes | None, reason: str, kind: str, redelivered: bool) -> None:
+        if redelivered:
+            return
+        self.metrics.dead.labels(kind).inc()
+        log.warning("dead-lettering a click: %s", reason)
+        await self._deliver([(self.topics.dead, b"", raw or b"", [("reason", reason.encode())])])
+
+    # ---- closing ----------------------------------------------------------------------------------------
+
+    async def _close_due(self, part: PartitionIndex) -> None:
+        """Step 3: emits every window the in-memory watermark passed, and waits for delivery."""
+        for start in part.due_to_close(self.rules):
+            records = []
+            for url in sorted(part.open.get(start, ())):
+                state = self._state(part, window_key(start, url))
+                if state is not None:
+                    records.append(self._record(start, url, state))
+            await self._emit(records)
+            part.mark_closed(start)
+            self.metrics.windows_closed.inc(len(records))
+
+    def _state(self, part: PartitionIndex, key: str) -> WindowState | None:
+        pending = part.pending.get(key)
+        if pending is not None:
+            return pending
+        found = self.table.get(key)
+        return None if found is None else WindowState.decode(found)
+
+    def _flush(self, part: PartitionIndex) -> None:
+        """Step 4: one table write per touched key, the watermark, the releases, then the acks."""
+        if not part.held:
+            return
+        with self.current(part.held[-1]):
+            for key, state in part.pending.items():
+                self.table[key] = state.encode()
+            writes = len(part.pending)
+            if part.dirty and part.last_offset is not None:
+                self.table[watermark_key(part.partition)] = Watermark(
+                    part.watermark_ms, part.last_offset
+                ).encode()
+                part.mark_persisted()
+                writes += 1
+                for start in part.due_to_release(self.rules):
+                    for url in part.release(start):
+                        del self.table[window_key(start, url)]
+                        writes += 1
+        self.metrics.changelog_writes.inc(writes)
+        self.stats.changelog_writes += writes
+        for event in part.held:
+            self.ack(event)
+        part.pending.clear()
+        part.held.clear()
+
+    def _record(self, start: int, url: str, state: WindowState) -> ClickWindow:
+        return ClickWindow(url, start, self.rules.end_of(start), state.count, state.revision)
+
+    async def _emit(self, records: list[ClickWindow]) -> None:
+        for i in range(0, len(records), EMIT_CHUNK):
+            chunk = records[i : i + EMIT_CHUNK]
+            await self._deliver([(self.topics.windows, r.key(), r.encode(), None) for r in chunk])
+
+    async def _deliver(self, messages: list[tuple[str, bytes, bytes, Headers | None]]) -> None:
+        """Sends and waits for every delivery, retrying until done: an exception escaping the agent would
+        ack the event with its work unfinished."""
+        delay_s = 0.1
+        while True:
+            try:
+                futures = [await self.send(*message) for message in messages]
+                await asyncio.gather(*futures)
+                return
+            except Exception as e:
+                log.warning("delivery failed, retrying in %.1fs: %r", delay_s, e)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 5.0)
+
+    # ---- idle partitions --------------------------------------------------------------------------------
+
+    async def tick(self, now_ms: int, caught_up: CaughtUp, rebalancing: bool = False) -> None:
+        """Flushes old batches (also while rebalancing: a revoke waits for their acks); then moves idle,
+        fully caught-up partitions' watermarks to ``now - grace`` and emits what closed.
+
+        The moved watermark is persisted with the partition's next batch.
+        """
+        async with self.lock:
+            self._flush_old()
+        if rebalancing:
+            return
+        await self._retry_seeks()
+        target = self.rules.idle_watermark(now_ms)
+        for p, part in list(self.parts.items()):
+            self.metrics.windows_open.labels(str(p)).set(part.open_count())
+            if part.watermark_ms >= 0:
+                self.metrics.watermark_lag.labels(str(p)).set((now_ms - part.watermark_ms) / 1000)
+            if part.idle_for_s() < self.idle_s or target <= part.watermark_ms:
+                continue
+            if not any(self.rules.is_closed(ws, target) for ws in part.open):
+                continue
+            if not await caught_up(p, part.last_offset):
+                continue
+            async with self.lock:
+                if self.parts.get(p) is not part:
+                    continue  # revoked meanwhile
+                part.advance(target)
+                await self._close_due(part)

@@ -1,0 +1,62 @@
+"""Prometheus metrics of the streams worker (served on ``CLICKMUNCHER_STREAMS_METRICS_PORT``, 0: off)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from clickmuncher.settings import ConfigError
+
+
+class StreamsMetrics:
+    """One registry per worker, so tests can build several engines in one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events = Counter("clickmuncher_streams_events", "Click events processed", registry=r)
+        self.redelivered = Counter(
+            "clickmuncher_streams_redelivered", "Events already handled before a restart", registry=r
+        )
+        self.windows_opened = Counter(
+            "clickmuncher_streams_windows_opened", "Click windows (URL, window) created", registry=r
+        )
+        self.windows_closed = Counter(
+            "clickmuncher_streams_windows_closed", "Click windows emitted on close", registry=r
+        )
+        self.windows_reemitted = Counter(
+            "clickmuncher_streams_windows_reemitted", "Click windows re-emitted for late clicks", registry=r
+        )
+        self.windows_open = Gauge(
+            "clickmuncher_streams_windows_open", "Open click windows per partition", ["partition"], registry=r
+        )
+        self.late = Counter(
+            "clickmuncher_streams_late", "Clicks beyond late retention, written to clicks-late", registry=r
+        )
+        self.dead = Counter(
+            "clickmuncher_streams_dead_lettered", "Clicks written to clicks-dead", ["reason"], registry=r
+        )
+        self.replay_skipped = Counter(
+            "clickmuncher_streams_replay_skipped", "Clicks of windows before a replay's start", registry=r
+        )
+        self.gaps = Counter(
+            "clickmuncher_streams_offset_gaps",
+            "Offset gaps; the consumer seeks back",
+            registry=r,
+        )
+        self.changelog_writes = Counter(
+            "clickmuncher_streams_changelog_writes", "Table writes and deletes", registry=r
+        )
+        self.watermark_lag = Gauge(
+            "clickmuncher_streams_watermark_lag_seconds",
+            "Wall clock minus the partition's watermark",
+            ["partition"],
+            registry=r,
+        )
+
+    def serve(self, port: int) -> None:
+        if port <= 0:
+            return
+        try:
+            start_http_server(port, registry=self.registry)
+        except OSError as e:
+            raise ConfigError(f"CLICKMUNCHER_STREAMS_METRICS_PORT: cannot listen on {port}: {e}") from e

@@ -1,0 +1,92 @@
+"""The in-memory index of one owned ``clicks`` partition: its watermark and its open and closed windows.
+
+Everything here is a cache of the table: it is rebuilt from the table after every assignment (and restart),
+and forgotten at once when the partition is revoked.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.windows import WindowRules, WindowState
+
+
+@dataclass
+class PartitionIndex:
+    """Watermarks are event-time milliseconds; offsets are offsets of the ``clicks`` partition."""
+
+    partition: int
+    watermark_ms: int = -1
+    persisted_ms: int = -1
+    # Every event at or below this offset was fully handled before the last restart or rebalance.
+    handled_offset: int = -1
+    # Set by a replay: windows starting before it are not recomputed, their clicks are skipped.
+    floor_ms: int = -1
+    last_offset: int | None = None
+    # The offset the next event must have; None until the first event after the load.
+    next_offset: int | None = None
+    # A gap was seen and the consumer was sent back to next_offset.
+    seeking: bool = False
+    seek_mono: float = 0.0
+    seek_attempts: int = 0
+    # Something closed since the watermark was last persisted.
+    dirty: bool = False
+    last_event_mono: float = field(default_factory=time.monotonic)
+    open: dict[int, set[str]] = field(default_factory=dict)
+    closed: dict[int, set[str]] = field(default_factory=dict)
+    # The batch: new states not yet written to the table, and the events whose acks wait for that write.
+    pending: dict[str, WindowState] = field(default_factory=dict)
+    held: list[Any] = field(default_factory=list)
+    batch_started_mono: float = 0.0
+
+    def hold(self, event: Any) -> None:
+        if not self.held:
+            self.batch_started_mono = time.monotonic()
+        self.held.append(event)
+
+    def batch_age_s(self) -> float:
+        return time.monotonic() - self.batch_started_mono if self.held else 0.0
+
+    def add(self, window_start_ms: int, url: str, closed: bool) -> None:
+        windows = self.closed if closed else self.open
+        windows.setdefault(window_start_ms, set()).add(url)
+
+    def note_event(self, offset: int) -> None:
+        self.last_offset = offset
+        self.last_event_mono = time.monotonic()
+
+    def advance(self, watermark_ms: int) -> bool:
+        """Moves the in-memory watermark forward only; returns whether it moved."""
+        if watermark_ms <= self.watermark_ms:
+            return False
+        self.watermark_ms = watermark_ms
+        return True
+
+    def due_to_close(self, rules: WindowRules) -> list[int]:
+        """Open windows the in-memory watermark has passed, oldest first."""
+        return sorted(ws for ws in self.open if rules.is_closed(ws, self.watermark_ms))
+
+    def mark_closed(self, window_start_ms: int) -> None:
+        """Called once the window's records are delivered: it moves to the late-retention set."""
+        urls = self.open.pop(window_start_ms, set())
+        self.closed.setdefault(window_start_ms, set()).update(urls)
+        self.dirty = True
+
+    def mark_persisted(self) -> None:
+        self.persisted_ms = self.watermark_ms
+        self.dirty = False
+
+    def due_to_release(self, rules: WindowRules) -> list[int]:
+        """Closed windows whose late retention the *persisted* watermark has passed."""
+        return sorted(ws for ws in self.closed if rules.is_released(ws, self.persisted_ms))
+
+    def release(self, window_start_ms: int) -> set[str]:
+        return self.closed.pop(window_start_ms, set())
+
+    def idle_for_s(self) -> float:
+        return time.monotonic() - self.last_event_mono
+
+    def open_count(self) -> int:
+        return sum(len(urls) for urls in self.open.values())

@@ -1,0 +1,183 @@
+"""Helpers for the streams tests: click generation, producing, reading click-windows, worker processes."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from clickmuncher.records import ClickEvent, ClickWindow
+
+WINDOW_MS = 2000
+Key = tuple[int, str]
+
+
+def zipf_clicks(n: int, n_urls: int, n_windows: int, end_ms: int, seed: int = 7) -> list[ClickEvent]:
+    """``n`` clicks over ``n_urls`` URLs with Zipf-like weights, spread over the ``n_windows`` windows
+    before ``end_ms``, in timestamp order."""
+    rng = random.Random(seed)
+    urls = [f"https://example.com/page/{i}" for i in range(n_urls)]
+    weights = [1 / (rank + 1) ** 1.1 for rank in range(n_urls)]
+    first_ms = end_ms - end_ms % WINDOW_MS - (n_windows - 1) * WINDOW_MS
+    span_ms = end_ms - first_ms
+    picked = rng.choices(urls, weights=weights, k=n)
+    times = sorted(first_ms + rng.randrange(span_ms) for _ in range(n))
+    return [ClickEvent(url=url, ts_ms=ts) for url, ts in zip(picked, times, strict=True)]
+
+
+def expected_counts(clicks: list[ClickEvent]) -> dict[Key, int]:
+    return dict(Counter((c.ts_ms - c.ts_ms % WINDOW_MS, c.url) for c in clicks))
+
+
+def produce(bootstrap: str, topic: str, clicks: list[ClickEvent]) -> None:
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 20}
+    )
+    for click in clicks:
+        while True:
+            try:
+                producer.produce(topic, key=click.key(), value=click.encode(), timestamp=click.ts_ms)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    assert producer.flush(60) == 0
+
+
+def produce_raw(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer.produce(topic, key=key, value=value)
+    assert producer.flush(30) == 0
+
+
+@dataclass
+class TopicReader:
+    """Reads a topic from the beginning by assignment (no group), keeping every record in order."""
+
+    bootstrap: str
+    topic: str
+    records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._consumer = Consumer(
+            {"bootstrap.servers": self.bootstrap, "group.id": "unused", "enable.auto.commit": False}
+        )
+        deadline = time.monotonic() + 60
+        while True:  # the worker may not have created the topic yet
+            meta = self._consumer.list_topics(self.topic, timeout=30).topics.get(self.topic)
+            if (meta is not None and meta.partitions) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert meta is not None and meta.partitions, f"topic {self.topic} not created"
+        self._consumer.assign([TopicPartition(self.topic, p, 0) for p in meta.partitions])
+
+    def poll(self, duration_s: float) -> None:
+        deadline = time.monotonic() + duration_s
+        while time.monotonic() < deadline:
+            for msg in self._consumer.consume(5000, timeout=0.2):
+                if msg.error() is None:
+                    headers = [(str(k), _bytes(v)) for k, v in list(msg.headers() or [])]
+                    self.records.append((msg.key() or b"", msg.value() or b"", headers))
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def _bytes(value: str | bytes | None) -> bytes:
+    return value.encode() if isinstance(value, str) else value or b""
+
+
+def latest_windows(reader: TopicReader) -> dict[Key, ClickWindow]:
+    latest: dict[Key, ClickWindow] = {}
+    for _key, value, _headers in reader.records:
+        window = ClickWindow.decode(value)
+        latest[(window.window_start_ms, window.url)] = window
+    return latest
+
+
+def counts_of(windows: dict[Key, ClickWindow]) -> dict[Key, int]:
+    return {key: window.clicks for key, window in windows.items()}
+
+
+def wait_for_counts(
+    reader: TopicReader, expected: dict[Key, int], timeout_s: float, workers: list[Worker] | None = None
+) -> dict[Key, int]:
+    """Polls until the latest record per key carries the expected counts (or the time is up, or every
+    worker has exited)."""
+    deadline = time.monotonic() + timeout_s
+    got: dict[Key, int] = {}
+    while time.monotonic() < deadline:
+        if workers and all(w.proc is not None and w.proc.poll() is not None for w in workers):
+            break
+        reader.poll(1.0)
+        got = counts_of(latest_windows(reader))
+        if got == expected:
+            break
+    return got
+
+
+@dataclass
+class Worker:
+    """One ``python -m streams`` subprocess."""
+
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams"], env=self.env, stdout=log, stderr=log, cwd=self.log_path.parent
+        )
+
+    def loads(self) -> int:
+        """How many partition loads (after assignment and table recovery) the log shows so far."""
+        return self.log_path.read_text().count(" loaded: ") if self.log_path.exists() else 0
+
+    def wait_for_load(self, after: int, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.loads() <= after and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode
+
+
+def worker_env(bootstrap: str, unique: str, state_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLICKMUNCHER_")}
+    env.update(
+        {
+            "CLICKMUNCHER_KAFKA_BOOTSTRAP": bootstrap,
+            "CLICKMUNCHER_CLICKS_TOPIC": f"clicks-{unique}",
+            "CLICKMUNCHER_WINDOWS_TOPIC": f"click-windows-{unique}",
+            "CLICKMUNCHER_PARTITIONS": "8",
+            "CLICKMUNCHER_WINDOW_S": "2",
+            "CLICKMUNCHER_GRACE_S": "1",
+            "CLICKMUNCHER_STREAMS_APP_ID": f"cm-streams-{unique}",
+            "CLICKMUNCHER_STATE_DIR": str(state_dir),
+            "CLICKMUNCHER_STREAMS_METRICS_PORT": "0",
+            "CLICKMUNCHER_STREAMS_SESSION_TIMEOUT_S": "6",
+        }
+    )
+    env.update(extra)
+    return env

@@ -1,0 +1,95 @@
+"""Pure window rules: assignment, closing, late classification, redelivery dedupe."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.windows import (
+    Route,
+    Watermark,
+    WindowRules,
+    WindowState,
+    apply_click,
+    route,
+    split_key,
+    window_key,
+)
+
+RULES = WindowRules(window_ms=2000, grace_ms=1000, late_retention_ms=2000, max_future_ms=300_000)
+NOW = 1_800_000_000_000
+times = st.integers(min_value=0, max_value=NOW)
+
+
+@given(times)
+def test_window_contains_its_timestamp_and_is_epoch_aligned(ts: int) -> None:
+    start = RULES.start_of(ts)
+    assert start % RULES.window_ms == 0
+    assert start <= ts < RULES.end_of(start)
+
+
+@given(times, st.integers(min_value=-5000, max_value=10_000))
+def test_window_closes_exactly_at_end_plus_grace(ts: int, delta: int) -> None:
+    start = RULES.start_of(ts)
+    watermark = RULES.end_of(start) + RULES.grace_ms + delta
+    assert RULES.is_closed(start, watermark) == (delta >= 0)
+
+
+def test_route_open_late_too_late_future() -> None:
+    start = 1_000_000
+    ts = start + 500
+    assert route(RULES, ts, watermark_ms=start + 2999, now_ms=NOW) is Route.OPEN
+    assert route(RULES, ts, watermark_ms=start + 3000, now_ms=NOW) is Route.LATE
+    assert route(RULES, ts, watermark_ms=start + 4999, now_ms=NOW) is Route.LATE
+    assert route(RULES, ts, watermark_ms=start + 5000, now_ms=NOW) is Route.TOO_LATE
+    assert route(RULES, NOW + 300_001, watermark_ms=0, now_ms=NOW) is Route.FUTURE
+    assert route(RULES, NOW + 300_000, watermark_ms=0, now_ms=NOW) is Route.OPEN
+
+
+@given(times, times)
+def test_route_is_monotone_in_the_watermark(ts: int, watermark: int) -> None:
+    order = [Route.OPEN, Route.LATE, Route.TOO_LATE]
+    first = route(RULES, ts, watermark, NOW)
+    later = route(RULES, ts, watermark + 1000, NOW)
+    assert order.index(later) >= order.index(first)
+
+
+def test_idle_watermark_trails_the_clock_by_grace() -> None:
+    assert RULES.idle_watermark(NOW) == NOW - 1000
+
+
+def test_apply_counts_and_skips_redelivered_offsets() -> None:
+    state = apply_click(None, offset=10, partition=3, late=False)
+    assert state == WindowState(count=1, last_offset=10, revision=0, partition=3)
+    state = apply_click(state, offset=11, partition=3, late=False)
+    assert state is not None and state.count == 2
+    assert apply_click(state, offset=11, partition=3, late=False) is None
+    assert apply_click(state, offset=5, partition=3, late=False) is None
+
+
+def test_late_click_bumps_revision() -> None:
+    state = WindowState(count=4, last_offset=20, revision=0, partition=1)
+    late = apply_click(state, offset=30, partition=1, late=True)
+    assert late == WindowState(count=5, last_offset=30, revision=1, partition=1)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=50), min_size=1, max_size=200))
+def test_redelivery_never_counts_an_offset_twice(deliveries: list[int]) -> None:
+    """Offsets arrive in order with arbitrary rewinds (redelivery after a crash): each counts once."""
+    state: WindowState | None = None
+    high = -1
+    for offset in sorted(deliveries) + sorted(deliveries):
+        new = apply_click(state, offset, partition=0, late=False)
+        if new is not None:
+            state = new
+            assert offset > high
+            high = offset
+    assert state is not None and state.count == len(set(deliveries))
+
+
+def test_codecs_round_trip() -> None:
+    state = WindowState(7, 99, 2, 5)
+    assert WindowState.decode(state.encode()) == state
+    assert WindowState.decode(b"[7, 99, 2, 5]") == state
+    assert Watermark.decode(Watermark(123, 45).encode()) == Watermark(123, 45)
+    assert split_key(window_key(4000, "https://a.example/x:y")) == (4000, "https://a.example/x:y")

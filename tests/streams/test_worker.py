@@ -1,0 +1,165 @@
+"""End-to-end runs of ``python -m streams`` against the real broker (windows of 2 s, grace 1 s)."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clickmuncher.records import ClickEvent, ClickWindow
+from clickmuncher.settings import Settings
+from streams.main import ensure_streams_topics
+from tests.streams.support import (
+    Key,
+    TopicReader,
+    Worker,
+    expected_counts,
+    latest_windows,
+    produce,
+    produce_raw,
+    wait_for_counts,
+    worker_env,
+    zipf_clicks,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        worker.kill()
+
+
+def _settings(bootstrap: str, unique: str) -> Settings:
+    return Settings(
+        kafka_bootstrap=bootstrap,
+        clicks_topic=f"clicks-{unique}",
+        windows_topic=f"click-windows-{unique}",
+        partitions=8,
+        window_s=2,
+        grace_s=1,
+    )
+
+
+def _produce_zipf(bootstrap: str, unique: str, n: int = 50_000) -> dict[Key, int]:
+    settings = _settings(bootstrap, unique)
+    ensure_streams_topics(settings)
+    clicks = zipf_clicks(n, 2000, 10, end_ms=time.time_ns() // 1_000_000)
+    produce(bootstrap, settings.clicks_topic, clicks)
+    return expected_counts(clicks)
+
+
+def _start(workers: list[Worker], env: dict[str, str], tmp_path: Path, name: str) -> Worker:
+    worker = Worker(env, tmp_path / f"{name}.log")
+    workers.append(worker)
+    worker.start()
+    return worker
+
+
+def _check(reader: TopicReader, expected: dict[Key, int]) -> None:
+    """The latest record per (URL, window) carries the produced count; no record ever over-counted."""
+    reader.poll(2.0)
+    latest = latest_windows(reader)
+    assert {key: w.clicks for key, w in latest.items()} == expected
+    assert all(w.revision == 0 for w in latest.values())
+    for _key, value, _headers in reader.records:
+        window = ClickWindow.decode(value)
+        assert window.clicks <= expected[(window.window_start_ms, window.url)]
+
+
+def _summary(worker: Worker) -> str:
+    lines = [line for line in worker.log_path.read_text().splitlines() if "streams stopped:" in line]
+    return lines[-1].split("streams stopped:", 1)[1].strip() if lines else "-"
+
+
+def test_counts_exactly_and_replays_identically(
+    kafka_bootstrap: str, unique: str, tmp_path: Path, workers: list[Worker]
+) -> None:
+    expected = _produce_zipf(kafka_bootstrap, unique)
+    env = worker_env(kafka_bootstrap, unique, tmp_path / "state")
+    worker = _start(workers, env, tmp_path, "first")
+    reader = TopicReader(kafka_bootstrap, f"click-windows-{unique}")
+    wait_for_counts(reader, expected, timeout_s=120, workers=[worker])
+    assert worker.stop() == 0
+    print(f"\nsingle worker: {_summary(worker)}")
+    _check(reader, expected)
+    first = latest_windows(reader)
+
+    # Replay: the same clicks from the beginning with fresh state (a new app id) give the same records.
+    replay_env = dict(env)
+    replay_env["CLICKMUNCHER_STREAMS_APP_ID"] = f"cm-streams-replay-{unique}"
+    replay_env["CLICKMUNCHER_WINDOWS_TOPIC"] = f"click-windows-replay-{unique}"
+    replayed = _start(workers, replay_env, tmp_path, "replay")
+    replay_reader = TopicReader(kafka_bootstrap, f"click-windows-replay-{unique}")
+    wait_for_counts(replay_reader, expected, timeout_s=120, workers=[replayed])
+    assert replayed.stop() == 0
+    _check(replay_reader, expected)
+    assert latest_windows(replay_reader) == first
+
+
+def test_kill_9_three_times_loses_and_duplicates_nothing(
+    kafka_bootstrap: str, unique: str, tmp_path: Path, workers: list[Worker]
+) -> None:
+    expected = _produce_zipf(kafka_bootstrap, unique)
+    env = worker_env(kafka_bootstrap, unique, tmp_path / "state")
+    worker = _start(workers, env, tmp_path, "killed")
+    rng = random.Random()
+    for _ in range(3):
+        # a random moment once the worker owns its partitions again (they are loaded after recovery)
+        worker.wait_for_load(after=worker.loads())
+        time.sleep(rng.uniform(0.5, 3.5))
+        worker.kill()
+        worker.start()
+    reader = TopicReader(kafka_bootstrap, f"click-windows-{unique}")
+    wait_for_counts(reader, expected, timeout_s=150, workers=[worker])
+    assert worker.stop() == 0
+    _check(reader, expected)
+
+
+def test_two_workers_one_killed_for_good(
+    kafka_bootstrap: str, unique: str, tmp_path: Path, workers: list[Worker]
+) -> None:
+    expected = _produce_zipf(kafka_bootstrap, unique)
+    first = _start(workers, worker_env(kafka_bootstrap, unique, tmp_path / "a"), tmp_path, "a")
+    second = _start(workers, worker_env(kafka_bootstrap, unique, tmp_path / "b"), tmp_path, "b")
+    second.wait_for_load(after=0)
+    time.sleep(random.uniform(1.0, 4.0))
+    second.kill()
+    reader = TopicReader(kafka_bootstrap, f"click-windows-{unique}")
+    wait_for_counts(reader, expected, timeout_s=150, workers=[first])
+    assert first.stop() == 0
+    _check(reader, expected)
+
+
+def test_idle_window_is_emitted_and_bad_clicks_dead_lettered(
+    kafka_bootstrap: str, unique: str, tmp_path: Path, workers: list[Worker]
+) -> None:
+    settings = _settings(kafka_bootstrap, unique)
+    ensure_streams_topics(settings)
+    worker = _start(workers, worker_env(kafka_bootstrap, unique, tmp_path / "state"), tmp_path, "idle")
+    deadline = time.monotonic() + 60
+    while "partition 0 loaded" not in worker.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    now_ms = time.time_ns() // 1_000_000
+    click = ClickEvent("https://example.com/quiet", now_ms)
+    produce_raw(kafka_bootstrap, settings.clicks_topic, click.key(), b"not json")
+    future = ClickEvent("https://example.com/future", now_ms + 3_600_000)
+    produce_raw(kafka_bootstrap, settings.clicks_topic, future.key(), future.encode())
+    produce_raw(kafka_bootstrap, settings.clicks_topic, click.key(), click.encode())
+    sent = time.monotonic()
+    reader = TopicReader(kafka_bootstrap, settings.windows_topic)
+    start_ms = now_ms - now_ms % 2000
+    got = wait_for_counts(reader, {(start_ms, click.url): 1}, timeout_s=60, workers=[worker])
+    print(f"\nidle window emitted {time.monotonic() - sent:.1f}s after its click (window 2s, grace 1s)")
+    assert got == {(start_ms, click.url): 1}
+    dead = TopicReader(kafka_bootstrap, settings.clicks_dead_topic)
+    dead.poll(3.0)
+    reasons = sorted(dict(headers)["reason"].decode() for _k, _v, headers in dead.records)
+    assert [r.split(":")[0] for r in reasons] == ["not JSON", "timestamp too far in the future"]
+    assert worker.stop() == 0
