@@ -6,6 +6,7 @@ Faust features deliberately not used (see docs/streams.md): windowed tables and 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from streams.windows import WindowRules
 log = logging.getLogger("streams")
 TABLE_NAME = "click-window-counts"
 TICK_S = 0.5
+CAUGHT_UP_TIMEOUT_S = 2.0
 
 
 def rules_from(settings: Settings) -> WindowRules:
@@ -181,8 +183,16 @@ def _wire(app: faust.App, clicks: Any, table: Any, engine: Engine, clicks_topic:
         await engine.forget(tp.partition for tp in revoked if tp.topic == clicks_topic)
 
     async def caught_up(partition: int, last_offset: int | None) -> bool:
+        # The end offset is asked of the broker now, not taken from the last fetch: while the broker is
+        # away (and gateways hold their clicks) a stale end offset would make the partition look caught up
+        # and close windows whose clicks are still on their way.
         tp = TP(clicks_topic, partition)
-        highwater = app.consumer.highwater(tp)
+        try:
+            ends = await asyncio.wait_for(app.consumer.highwaters(tp), CAUGHT_UP_TIMEOUT_S)
+        except Exception as e:  # the broker is unreachable or slow: not caught up, as far as anyone knows
+            log.debug("partition %d: end offset unknown (%r)", partition, e)
+            return False
+        highwater = ends.get(tp)
         if highwater is None:
             return False
         if last_offset is not None:
