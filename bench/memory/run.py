@@ -82,17 +82,19 @@ def measure(bootstrap: str, topic: str, urls: int, store: str) -> tuple[float, f
         CLICKMUNCHER_STATE_DIR=tempfile.mkdtemp(prefix="cm-bench-mem-"),
     )
     began = time.monotonic()
+    log_path = Path(env["CLICKMUNCHER_STATE_DIR"]) / "worker.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - the worker's output, kept for a look after a failure
     worker = subprocess.Popen(
         [sys.executable, "-m", "streams"],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         while committed_total(bootstrap, app_id, topic) < urls:
             if worker.poll() is not None:
-                raise RuntimeError(f"the streams worker exited with {worker.returncode}")
+                raise RuntimeError(f"the streams worker exited with {worker.returncode}; see {log_path}")
             time.sleep(2)
         return peak_rss_mb(worker.pid), time.monotonic() - began
     finally:

@@ -87,19 +87,21 @@ def clickmuncher_worker(bootstrap: str, topic: str, clicks: int) -> dict[str, fl
     )
     consumer.subscribe([windows_topic])
     began = time.monotonic()
+    log_path = Path(env["CLICKMUNCHER_STATE_DIR"]) / "worker.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - the worker's output, kept for a look after a failure
     worker = subprocess.Popen(
         [sys.executable, "-m", "streams"],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     latest: dict[bytes, int] = {}
     counted = 0
     try:
         while counted < clicks:
             if worker.poll() is not None:
-                raise RuntimeError(f"the streams worker exited with {worker.returncode}")
+                raise RuntimeError(f"the streams worker exited with {worker.returncode}; see {log_path}")
             for message in consumer.consume(10_000, 1.0):
                 if message.error():
                     continue

@@ -38,9 +38,9 @@ def expected_counts(clicks: list[ClickEvent]) -> dict[Key, int]:
 
 
 def produce(bootstrap: str, topic: str, clicks: list[ClickEvent]) -> None:
-    producer = Producer(
-        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 20}
-    )
+    """Produces ``clicks`` lz4-compressed: the worker must read compressed batches (codecs via cramjam)."""
+    config = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 20}
+    producer = Producer({**config, "compression.type": "lz4"})
     for click in clicks:
         while True:
             try:
