@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,3 +29,25 @@ def bootstrap_or_local(bootstrap: str | None) -> Iterator[broker.BrokerInfo | st
 
 def address(target: broker.BrokerInfo | str) -> str:
     return target if isinstance(target, str) else target.bootstrap
+
+
+class StreamsWorker:
+    """``python -m streams`` with ``env``; its output goes to ``worker.log`` in its state directory."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.log_path = Path(env["CLICKMUNCHER_STATE_DIR"]) / "worker.log"
+        root = Path(__file__).resolve().parents[1]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streams"], env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"the streams worker exited with {self.process.returncode}; see {self.log_path}"
+            )
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=120)

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from bench.common import address, bootstrap_or_local
+from bench.common import StreamsWorker, address, bootstrap_or_local
 from clickmuncher.kafka.admin import ensure_topics
 from clickmuncher.records import ClickEvent
 
@@ -55,8 +52,12 @@ def load(bootstrap: str, topic: str, urls: int) -> None:
 def committed_total(bootstrap: str, group: str, topic: str) -> int:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     partitions = [TopicPartition(topic, p) for p in range(8)]
-    offsets = consumer.committed(partitions, timeout=30)
-    consumer.close()
+    try:
+        offsets = consumer.committed(partitions, timeout=30)
+    except KafkaException:  # the group coordinator is not ready yet: nothing committed so far
+        return 0
+    finally:
+        consumer.close()
     return sum(max(tp.offset, 0) for tp in offsets)
 
 
@@ -82,24 +83,14 @@ def measure(bootstrap: str, topic: str, urls: int, store: str) -> tuple[float, f
         CLICKMUNCHER_STATE_DIR=tempfile.mkdtemp(prefix="cm-bench-mem-"),
     )
     began = time.monotonic()
-    log_path = Path(env["CLICKMUNCHER_STATE_DIR"]) / "worker.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - the worker's output, kept for a look after a failure
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "streams"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    worker = StreamsWorker(env)
     try:
         while committed_total(bootstrap, app_id, topic) < urls:
-            if worker.poll() is not None:
-                raise RuntimeError(f"the streams worker exited with {worker.returncode}; see {log_path}")
+            worker.check_alive()
             time.sleep(2)
-        return peak_rss_mb(worker.pid), time.monotonic() - began
+        return peak_rss_mb(worker.process.pid), time.monotonic() - began
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=120)
+        worker.stop()
 
 
 def main() -> None:

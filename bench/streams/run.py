@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench.common import address, bootstrap_or_local
+from bench.common import StreamsWorker, address, bootstrap_or_local
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,21 +86,12 @@ def clickmuncher_worker(bootstrap: str, topic: str, clicks: int) -> dict[str, fl
     )
     consumer.subscribe([windows_topic])
     began = time.monotonic()
-    log_path = Path(env["CLICKMUNCHER_STATE_DIR"]) / "worker.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - the worker's output, kept for a look after a failure
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "streams"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    worker = StreamsWorker(env)
     latest: dict[bytes, int] = {}
     counted = 0
     try:
         while counted < clicks:
-            if worker.poll() is not None:
-                raise RuntimeError(f"the streams worker exited with {worker.returncode}; see {log_path}")
+            worker.check_alive()
             for message in consumer.consume(10_000, 1.0):
                 if message.error():
                     continue
@@ -109,8 +99,7 @@ def clickmuncher_worker(bootstrap: str, topic: str, clicks: int) -> dict[str, fl
             counted = sum(latest.values())
         elapsed = time.monotonic() - began
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
+        worker.stop()
         consumer.close()
     return {
         "events": clicks,
