@@ -67,7 +67,15 @@ def replay_command(settings: Settings, from_: str) -> None:
 
 
 def _refuse_if_running(admin: AdminClient, group: str) -> None:
-    described = admin.describe_consumer_groups([group])[group].result(timeout=TIMEOUT_S)
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:  # a group's coordinator can answer "not coordinator" until it has loaded the group
+        try:
+            described = admin.describe_consumer_groups([group])[group].result(timeout=TIMEOUT_S)
+            break
+        except KafkaException as e:
+            if not e.args[0].retriable() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     if described.members:
         raise ConfigError(f"consumer group {group} has {len(described.members)} members: stop the workers")
 
@@ -83,13 +91,24 @@ def _offsets_at(settings: Settings, from_ms: int) -> list[TopicPartition]:
         found = consumer.offsets_for_times(wanted, timeout=TIMEOUT_S)
         offsets = []
         for tp in found:
-            offset = tp.offset
-            if offset < 0:  # nothing at or after from_ms: start at the end
-                offset = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), TIMEOUT_S)[1]
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), TIMEOUT_S)
+            offset = high if tp.offset < 0 else tp.offset  # nothing at or after from_ms: start at the end
+            _refuse_if_not_retained(tp.partition, offset, low)
             offsets.append(TopicPartition(topic, tp.partition, offset))
         return offsets
     finally:
         consumer.close()
+
+
+def _refuse_if_not_retained(partition: int, offset: int, low: int) -> None:
+    """Replaying from ``offset`` recounts its windows exactly only if nothing before it that belongs to them
+    was deleted: when the replay would start at the earliest retained record and earlier records are gone,
+    some clicks of the first window may be among them."""
+    if low > 0 and offset <= low:
+        raise ConfigError(
+            f"clicks of partition {partition} before offset {low} are no longer retained, so the first "
+            "replayed window could be recounted short: choose a later --from"
+        )
 
 
 def _reset_changelog(admin: AdminClient, settings: Settings, from_ms: int) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clickmuncher.records import ClickWindow, iso_utc
+from clickmuncher.records import ClickEvent, ClickWindow, iso_utc
 from clickmuncher.settings import ConfigError, Settings
 from streams.main import ensure_streams_topics
 from streams.replay import parse_from, replay_command
@@ -72,3 +72,29 @@ def test_replay_recomputes_windows_from_the_given_time(
         again = {(w.window_start_ms, w.url): w.clicks for w in windows}
     assert worker.stop() == 0
     assert again == recomputed
+
+
+def test_replay_refuses_when_the_clicks_are_no_longer_retained(kafka_bootstrap: str, unique: str) -> None:
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    settings = Settings(
+        kafka_bootstrap=kafka_bootstrap,
+        clicks_topic=f"clicks-{unique}",
+        windows_topic=f"click-windows-{unique}",
+        streams_app_id=f"streams-{unique}",
+        partitions=1,
+        window_s=2,
+        grace_s=1,
+    )
+    ensure_streams_topics(settings)
+    start_ms = time.time_ns() // 1_000_000 - 60_000
+    clicks = [ClickEvent(url="https://example.com/", ts_ms=start_ms + 10 * i) for i in range(20)]
+    produce(kafka_bootstrap, settings.clicks_topic, clicks)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    deleted = admin.delete_records([TopicPartition(settings.clicks_topic, 0, 10)])  # as retention would
+    for future in deleted.values():
+        future.result(timeout=30)
+    with pytest.raises(ConfigError, match="no longer retained"):
+        replay_command(settings, iso_utc(start_ms))
+    replay_command(settings, iso_utc(start_ms + 10_000))  # a later start is fine
