@@ -47,6 +47,11 @@ def state_path(settings: Settings) -> Path:
     return settings.state_dir / "streams" / settings.streams_app_id
 
 
+def changelog_topic(settings: Settings) -> str:
+    """The window table's changelog, named as Faust names it."""
+    return f"{settings.streams_app_id}-{TABLE_NAME}-changelog"
+
+
 def faust_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.streams_app_id,

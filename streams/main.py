@@ -9,7 +9,7 @@ from pathlib import Path
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 from clickmuncher.logs import FORMAT, log_start, setup_logging
 from clickmuncher.settings import Settings
-from streams.app import build_app, disable_read_offset_filter, state_path
+from streams.app import build_app, changelog_topic, disable_read_offset_filter, state_path
 from streams.metrics import StreamsMetrics
 
 # Faust's worker replaces the logging set-up at start: our lines at INFO, Faust's and Kafka's at WARNING.
@@ -26,9 +26,15 @@ LOGGING = {
 
 
 def ensure_streams_topics(settings: Settings) -> list[str]:
-    """The topics this worker reads and writes; the table changelog is created (compacted) by Faust."""
+    """The topics this worker reads and writes, and the table's changelog.
+
+    The changelog is created here, before Faust starts, rather than by Faust's own declaration: workers
+    starting together would each create it, and one whose metadata does not show it yet stops on a
+    partition-count mismatch.
+    """
     topics = {
         settings.clicks_topic: {},
+        changelog_topic(settings): COMPACTED,
         settings.windows_topic: COMPACTED,
         settings.clicks_dead_topic: {},
         settings.clicks_late_topic: {},

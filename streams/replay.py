@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from clickmuncher.kafka.admin import COMPACTED
+from clickmuncher.kafka.admin import COMPACTED, wait_until_visible
 from clickmuncher.logs import log_start, setup_logging
 from clickmuncher.settings import ConfigError, Settings
-from streams.app import TABLE_NAME
+from streams.app import changelog_topic
 from streams.windows import floor_key
 
 log = logging.getLogger("streams.replay")
@@ -44,10 +44,6 @@ def parse_from(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
-
-
-def changelog_topic(settings: Settings) -> str:
-    return f"{settings.streams_app_id}-{TABLE_NAME}-changelog"
 
 
 def replay_command(settings: Settings, from_: str) -> None:
@@ -125,6 +121,7 @@ def _reset_changelog(admin: AdminClient, settings: Settings, from_ms: int) -> No
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+    wait_until_visible(admin, [topic], TIMEOUT_S)
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all"})
     for p in range(settings.partitions):
         producer.produce(topic, key=json.dumps(floor_key(p)).encode(), value=json.dumps(from_ms), partition=p)
