@@ -1,26 +1,29 @@
-"""The Faust wiring: app, ``clicks`` topic, the window table, the agent, the idle timer, rebalance hooks.
+"""The Faust wiring: app, ``clicks`` topic, the window table, the idle timer, rebalance hooks.
+
+Faust runs the consumer group, rebalances, table recovery, offset commits and timers. The clicks themselves
+do not go through an agent: ``streams/drain.py`` hands whole fetched batches to the engine, and the engine's
+changelog records and outputs go through our own producer (``streams/producer.py``, ``streams/table.py``).
 
 Faust features deliberately not used (see docs/streams.md): windowed tables and ``on_window_close``,
-``processing_guarantee="exactly_once"``, agent concurrency above 1.
+``processing_guarantee="exactly_once"``, agents.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 from faust.types import TP
 
 from clickmuncher.settings import Settings
-from streams.engine import Engine, Headers, OutputTopics, wall_ms
+from streams import drain
+from streams.engine import Engine, Output, OutputTopics, wall_ms
 from streams.metrics import StreamsMetrics
+from streams.offsets import EndOffsets
+from streams.producer import BatchProducer, OutRecord, producer_config
+from streams.table import FaustWindowTable
 from streams.windows import WindowRules
 
 log = logging.getLogger("streams")
@@ -73,29 +76,46 @@ def faust_app(settings: Settings) -> faust.App:
     )
 
 
-def build_app(settings: Settings, metrics: StreamsMetrics) -> tuple[faust.App, Engine]:
-    """Builds (does not start) the worker's app; no I/O here."""
-    app = faust_app(settings)
-    clicks = app.topic(
-        settings.clicks_topic,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-    )
-    table = app.Table(TABLE_NAME, default=None, partitions=settings.partitions, key_type=str)
-    engine = Engine(
-        rules_from(settings),
-        OutputTopics(settings.windows_topic, settings.clicks_dead_topic, settings.clicks_late_topic),
-        table,
-        _sender(app),
-        metrics,
-        ack=lambda event: event.ack(),
-        current=as_current,
-        idle_s=settings.streams_idle_s,
-        consumer=FaustConsumerHooks(app, settings.clicks_topic),
-    )
-    _wire(app, clicks, table, engine, settings.clicks_topic)
-    return app, engine
+class Worker:
+    """The parts of one worker: the Faust app, the engine, and the producer the engine writes with."""
+
+    def __init__(self, settings: Settings, metrics: StreamsMetrics) -> None:
+        """Builds (does not start) the worker; no I/O here."""
+        self.app = faust_app(settings)
+        self.clicks_topic = settings.clicks_topic
+        self.producer = BatchProducer(producer_config(settings.kafka_bootstrap, settings.streams_app_id))
+        clicks = self.app.topic(
+            settings.clicks_topic,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+        # Subscribed through the conductor (which also enables acks for it); read by streams/drain.py.
+        self.app.topics.add(clicks)
+        table = self.app.Table(TABLE_NAME, default=None, partitions=settings.partitions, key_type=str)
+        self.engine = Engine(
+            rules_from(settings),
+            OutputTopics(settings.windows_topic, settings.clicks_dead_topic, settings.clicks_late_topic),
+            FaustWindowTable(table, self.producer),
+            _deliverer(self.producer),
+            metrics,
+            ack=lambda message: self.app.consumer.ack(message),
+            idle_s=settings.streams_idle_s,
+            consumer=FaustConsumerHooks(self.app, settings.clicks_topic),
+        )
+        self.end_offsets = EndOffsets(settings.kafka_bootstrap, settings.clicks_topic)
+        _wire(self.app, table, self.engine, settings.clicks_topic, self.end_offsets)
+
+    def prepare(self) -> None:
+        """Call once Faust's worker exists (the consumer needs its loop), before it starts fetching."""
+        disable_read_offset_filter(self.app)
+        drain.install(self.app, self.engine, self.clicks_topic)
+        self.producer.start()
+        self.end_offsets.start()
+
+    def close(self) -> None:
+        """After the Faust worker returned: what is still in flight was never acked, so it is redelivered."""
+        self.producer.stop()
 
 
 class FaustConsumerHooks:
@@ -113,13 +133,12 @@ class FaustConsumerHooks:
     async def seek(self, partition: int, offset: int) -> None:
         await self.app.consumer.seek(TP(self.topic, partition), offset)
 
-    def discard(self, event: Any) -> None:
-        """Forgets an event without acking its offset (it will be delivered again, in order).
+    def discard(self, message: Any) -> None:
+        """Forgets a message without acking its offset (it will be delivered again, in order).
 
-        Marked done for Faust's "wait until every started event is acked" (revoke, stop), but its offset
+        Marked done for Faust's "wait until every started message is acked" (revoke, stop), but its offset
         is not recorded as acked, so no commit can pass it.
         """
-        message = event.message
         message.acked = True
         unacked = getattr(self.app.consumer, "_unacked_messages", None)
         if unacked is not None:
@@ -147,35 +166,16 @@ def disable_read_offset_filter(app: faust.App) -> None:
     setattr(app.consumer, "_read_offset", _NoReadOffset())  # noqa: B010 - private, untyped on ConsumerT
 
 
-@contextmanager
-def as_current(event: Any) -> Iterator[None]:
-    """Makes ``event`` Faust's current event, so table writes go to its partition's changelog.
+def _deliverer(producer: BatchProducer) -> Any:
+    async def deliver(outputs: list[Output]) -> None:
+        await producer.deliver(
+            [OutRecord(topic, key, value, None, headers) for topic, key, value, headers in outputs]
+        )
 
-    Faust allows table writes only inside the iteration of an event; a batch is written after its events
-    were iterated, from the agent (iterating another event) or the timer (no event).
-    """
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
+    return deliver
 
 
-def _sender(app: faust.App) -> Any:
-    async def send(topic: str, key: bytes, value: bytes, headers: Headers | None) -> Any:
-        return await app.producer.send(topic, key, value, None, None, headers)
-
-    return send
-
-
-def _wire(app: faust.App, clicks: Any, table: Any, engine: Engine, clicks_topic: str) -> None:
-    async def count_clicks(stream: Any) -> None:
-        async for event in stream.noack().events():
-            message = event.message
-            await engine.handle(event, message.partition, message.offset, message.value, wall_ms())
-
-    app.agent(clicks, name="count-clicks", concurrency=1)(count_clicks)
-
+def _wire(app: faust.App, table: Any, engine: Engine, clicks_topic: str, end_offsets: EndOffsets) -> None:
     def owned() -> set[int]:
         return {tp.partition for tp in app.consumer.assignment() if tp.topic == clicks_topic}
 
@@ -187,23 +187,28 @@ def _wire(app: faust.App, clicks: Any, table: Any, engine: Engine, clicks_topic:
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         await engine.forget(tp.partition for tp in revoked if tp.topic == clicks_topic)
 
-    async def caught_up(partition: int, last_offset: int | None) -> bool:
-        # The end offset is asked of the broker now, not taken from the last fetch: while the broker is
-        # away (and gateways hold their clicks) a stale end offset would make the partition look caught up
+    async def caught_up(last_offsets: dict[int, int | None]) -> set[int]:
+        # The end offsets are asked of the broker now, not taken from the last fetch: while the broker is
+        # away (and gateways hold their clicks) a stale end offset would make a partition look caught up
         # and close windows whose clicks are still on their way.
-        tp = TP(clicks_topic, partition)
         try:
-            ends = await asyncio.wait_for(app.consumer.highwaters(tp), CAUGHT_UP_TIMEOUT_S)
+            ends = await end_offsets.fetch(last_offsets, CAUGHT_UP_TIMEOUT_S)
         except Exception as e:  # the broker is unreachable or slow: not caught up, as far as anyone knows
-            log.debug("partition %d: end offset unknown (%r)", partition, e)
-            return False
-        highwater = ends.get(tp)
-        if highwater is None:
-            return False
-        if last_offset is not None:
-            return bool(last_offset + 1 >= highwater)
-        position = await app.consumer.position(tp)
-        return position is not None and position >= highwater
+            log.debug("end offsets unknown (%r)", e)
+            return set()
+        ready = set()
+        for p, last_offset in last_offsets.items():
+            highwater = ends.get(p)
+            if highwater is None:
+                continue
+            if last_offset is not None:
+                if last_offset + 1 >= highwater:
+                    ready.add(p)
+                continue
+            position = await app.consumer.position(TP(clicks_topic, p))
+            if position is not None and position >= highwater:
+                ready.add(p)
+        return ready
 
     @app.timer(TICK_S)  # type: ignore[untyped-decorator]
     async def idle_tick() -> None:

@@ -1,11 +1,13 @@
 """The counting engine: one click at a time into the table, windows closed by per-partition watermarks.
 
-Independent of Faust: it sees the table as a mapping (a write must happen while an event of the same
-partition is Faust's current event, so the changelog record lands in that partition: ``current(event)``
-makes a held event current), the producer as ``send`` (a coroutine that queues one record and returns its
-delivery future) and ``ack(event)``.
+Independent of Faust: it sees the table as a :class:`WindowTable` (read a key of a partition, write a batch
+of changes of one partition and wait until its changelog records are acknowledged), the output topics as
+``deliver`` (produce records and wait for their acknowledgement) and ``ack(event)``.
 
-The protocol, per event of partition ``p`` at offset ``o`` (``handle``):
+Events come in per partition, in offset order, a fetched batch at a time (``handle_batch``): one lock
+acquisition per batch, and no await per event unless an output must be delivered.
+
+The protocol, per event of partition ``p`` at offset ``o``:
 
 1. Classify the click against ``p``'s watermark: bad record or future timestamp → ``clicks-dead``;
    beyond late retention → ``clicks-late``; otherwise count it (late: ``revision + 1`` and re-emit).
@@ -20,8 +22,9 @@ The protocol, per event of partition ``p`` at offset ``o`` (``handle``):
 4. New states stay in the partition's batch; the event is held, not acked. A batch is flushed when it is
    large or old, on revoke and on stop (``flush``): write each touched key once; if something closed,
    persist the watermark (one write carrying the batch's last offset) and only then delete the keys whose
-   late retention the persisted watermark has passed; then ack the batch's events. Faust commits an
-   offset only once acked, after flushing its producer (so after these changelog records).
+   late retention the persisted watermark has passed; wait until the broker acknowledged all these
+   changelog records; then ack the batch's events. Faust commits an offset only once acked, so no commit
+   passes a click whose changelog record is not durable.
 """
 
 from __future__ import annotations
@@ -29,8 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,9 +56,23 @@ from streams.windows import (
 log = logging.getLogger("streams")
 
 Headers = list[tuple[str, bytes]]
-Send = Callable[[str, bytes, bytes, Headers | None], Awaitable[Awaitable[Any]]]
-CaughtUp = Callable[[int, int | None], Awaitable[bool]]
-MakeCurrent = Callable[[Any], AbstractContextManager[object]]
+Output = tuple[str, bytes, bytes, Headers | None]  # topic, key, value, headers
+Deliver = Callable[[list[Output]], Awaitable[object]]
+# Given {partition: last processed offset or None}, the partitions with nothing left to read.
+CaughtUp = Callable[[dict[int, int | None]], Awaitable[set[int]]]
+Incoming = tuple[Any, int, bytes | None]  # the event (acked later), its offset, its raw value
+Change = tuple[str, Any]  # a table key and its new value; None deletes it
+
+
+class WindowTable(Protocol):
+    """The changelog-backed table, addressed by partition (the changelog partition is the clicks one)."""
+
+    def read(self, partition: int, key: str) -> Any: ...
+
+    def scan(self) -> Iterable[tuple[str, Any]]: ...
+
+    async def write(self, partition: int, changes: Sequence[Change]) -> None:
+        """Applies the changes in order; returns once their changelog records are durable."""
 
 
 class ConsumerHooks(Protocol):
@@ -70,8 +86,8 @@ class ConsumerHooks(Protocol):
 
 
 EMIT_CHUNK = 5000
-BATCH_MAX = 5000
-BATCH_MAX_AGE_S = 0.5
+BATCH_MAX = 20000
+BATCH_MAX_AGE_S = 1.0
 SEEK_RETRY_S = 5.0
 MAX_SEEKS = 3  # then the missing offsets are taken as deleted by retention
 
@@ -92,11 +108,13 @@ class RunStats:
     first_mono: float = 0.0
     last_mono: float = 0.0
 
-    def note_event(self) -> None:
+    def note_events(self, count: int) -> None:
+        if not count:
+            return
         now = time.monotonic()
         if not self.events:
             self.first_mono = now
-        self.events += 1
+        self.events += count
         self.last_mono = now
 
     def summary(self) -> str:
@@ -108,6 +126,16 @@ class RunStats:
         )
 
 
+@dataclass(slots=True)
+class _Tally:
+    """What one call of ``handle_batch`` counted, for the metrics (incremented once per batch)."""
+
+    events: int = 0
+    redelivered: int = 0
+    opened: int = 0
+    last_offset: int = -1
+
+
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -117,21 +145,19 @@ class Engine:
         self,
         rules: WindowRules,
         topics: OutputTopics,
-        table: MutableMapping[str, Any],
-        send: Send,
+        table: WindowTable,
+        deliver: Deliver,
         metrics: StreamsMetrics,
         ack: Callable[[Any], object],
-        current: MakeCurrent,
         idle_s: float = 2.0,
         consumer: ConsumerHooks | None = None,
     ) -> None:
         self.rules = rules
         self.topics = topics
         self.table = table
-        self.send = send
+        self.deliver = deliver
         self.metrics = metrics
         self.ack = ack
-        self.current = current
         self.idle_s = idle_s
         self.consumer = consumer
         self.parts: dict[int, PartitionIndex] = {}
@@ -145,11 +171,10 @@ class Engine:
     async def forget(self, partitions: Iterable[int]) -> None:
         """On revoke: flush, then forget the partitions' in-memory state: nothing more is emitted for them."""
         async with self.lock:
-            for p in partitions:
-                part = self.parts.pop(p, None)
-                if part is not None:
-                    self._flush(part)
-                    self.metrics.windows_open.labels(str(p)).set(0)
+            revoked = [self.parts.pop(p) for p in partitions if p in self.parts]
+            await self._flush(revoked)
+            for part in revoked:
+                self.metrics.windows_open.labels(str(part.partition)).set(0)
 
     async def load(self, partitions: Iterable[int]) -> None:
         """After table recovery: rebuild the index of each newly owned partition from the table."""
@@ -161,7 +186,7 @@ class Engine:
         if not fresh:
             return
         windows: list[tuple[str, WindowState]] = []
-        for key, raw in list(self.table.items()):
+        for key, raw in self.table.scan():
             if key.startswith(FLOOR_PREFIX):
                 floor = fresh.get(int(key[len(FLOOR_PREFIX) :]))
                 if floor is not None:
@@ -200,26 +225,45 @@ class Engine:
     # ---- per event --------------------------------------------------------------------------------------
 
     async def handle(self, event: Any, partition: int, offset: int, raw: bytes | None, now_ms: int) -> None:
-        """Processes one event (see the module docstring); ``event`` is held until its batch is written."""
+        """One event; see :meth:`handle_batch`."""
+        await self.handle_batch(partition, [(event, offset, raw)], now_ms)
+
+    async def handle_batch(self, partition: int, events: Sequence[Incoming], now_ms: int) -> None:
+        """Processes one partition's events in offset order (see the module docstring).
+
+        Each event is held until its batch is written. A batch is flushed once it is large, and every
+        partition's old batch after each call, so no per-event clock check is needed.
+        """
         async with self.lock:
             part = self._part(partition)
-            if not await self._in_sequence(part, offset):
-                if self.consumer is not None:
-                    self.consumer.discard(event)  # not acked: Faust delivers it again, in order
-                return
-            part.note_event(offset)
-            part.hold(event)
-            self.stats.note_event()
-            self.metrics.events.inc()
-            redelivered = offset <= part.handled_offset
-            if redelivered:
-                self.metrics.redelivered.inc()
-            ts_ms = await self._apply(part, offset, raw, now_ms, redelivered)
-            if ts_ms is not None and part.advance(ts_ms):
-                await self._close_due(part)
+            tally = _Tally()
+            for event, offset, raw in events:
+                if offset != part.next_offset and not await self._in_sequence(part, offset):
+                    if self.consumer is not None:
+                        self.consumer.discard(event)  # not acked: Faust delivers it again, in order
+                    continue
+                part.next_offset = offset + 1
+                part.seeking = False
+                part.seek_attempts = 0
+                part.hold(event)
+                tally.events += 1
+                tally.last_offset = offset
+                redelivered = offset <= part.handled_offset
+                tally.redelivered += redelivered
+                ts_ms = await self._apply(part, offset, raw, now_ms, redelivered, tally)
+                if ts_ms is not None and part.advance(ts_ms) and part.any_due(self.rules):
+                    await self._close_due(part)
+            if tally.events:
+                part.note_event(tally.last_offset)
+                self.stats.note_events(tally.events)
+                self.metrics.events.inc(tally.events)
+                if tally.redelivered:
+                    self.metrics.redelivered.inc(tally.redelivered)
+                if tally.opened:
+                    self.metrics.windows_opened.inc(tally.opened)
             if len(part.held) >= BATCH_MAX:
-                self._flush(part)
-            self._flush_old()
+                await self._flush([part])
+            await self._flush_old()
 
     async def _in_sequence(self, part: PartitionIndex, offset: int) -> bool:
         """Whether this is the next offset of the partition; on a gap, seeks back to the missing offset.
@@ -242,9 +286,6 @@ class Engine:
             )
             expected = offset
         if expected is None or offset == expected:
-            part.next_offset = offset + 1
-            part.seeking = False
-            part.seek_attempts = 0
             return True
         part.next_offset = expected  # also what a repeated seek goes back to
         if offset > expected and not part.seeking and self.consumer is not None:
@@ -272,16 +313,19 @@ class Engine:
     async def flush_all(self) -> None:
         """Writes every batch and acks its events."""
         async with self.lock:
-            for part in self.parts.values():
-                self._flush(part)
+            await self._flush(list(self.parts.values()))
 
-    def _flush_old(self) -> None:
-        for part in self.parts.values():
-            if part.batch_age_s() >= BATCH_MAX_AGE_S:
-                self._flush(part)
+    async def _flush_old(self) -> None:
+        await self._flush([part for part in self.parts.values() if part.batch_age_s() >= BATCH_MAX_AGE_S])
 
     async def _apply(
-        self, part: PartitionIndex, offset: int, raw: bytes | None, now_ms: int, redelivered: bool
+        self,
+        part: PartitionIndex,
+        offset: int,
+        raw: bytes | None,
+        now_ms: int,
+        redelivered: bool,
+        tally: _Tally,
     ) -> int | None:
         """Step 1 and 2; returns the timestamp that may move the watermark, if any."""
         try:
@@ -289,10 +333,12 @@ class Engine:
         except RecordError as e:
             await self._dead(raw, str(e), "malformed", redelivered)
             return None
-        if self.rules.start_of(click.ts_ms) < part.floor_ms:
+        rules = self.rules
+        start = click.ts_ms - click.ts_ms % rules.window_ms
+        if start < part.floor_ms:
             self.metrics.replay_skipped.inc()
             return None
-        where = route(self.rules, click.ts_ms, part.watermark_ms, now_ms)
+        where = route(rules, click.ts_ms, part.watermark_ms, now_ms)
         if where is Route.FUTURE:
             await self._dead(raw, "timestamp too far in the future", "future", redelivered)
             return None
@@ -301,7 +347,6 @@ class Engine:
                 self.metrics.late.inc()
                 await self._deliver([(self.topics.late, click.key(), raw or b"", None)])
             return click.ts_ms
-        start = self.rules.start_of(click.ts_ms)
         key = window_key(start, click.url)
         state = self._state(part, key)
         late = where is Route.LATE
@@ -310,7 +355,7 @@ class Engine:
             return click.ts_ms
         part.pending[key] = new
         if state is None:
-            self.metrics.windows_opened.inc()
+            tally.opened += 1
         part.add(start, click.url, closed=late)
         if late:
             self.metrics.windows_reemitted.inc()
@@ -342,33 +387,51 @@ class Engine:
         pending = part.pending.get(key)
         if pending is not None:
             return pending
-        found = self.table.get(key)
+        found = self.table.read(part.partition, key)
         return None if found is None else WindowState.decode(found)
 
-    def _flush(self, part: PartitionIndex) -> None:
-        """Step 4: one table write per touched key, the watermark, the releases, then the acks."""
-        if not part.held:
+    async def _flush(self, parts: Sequence[PartitionIndex]) -> None:
+        """Step 4 for each partition with held events: one table write per touched key, the watermark,
+        the releases; then, once all those changelog records are durable, the acks."""
+        batches = [(part, self._changes(part)) for part in parts if part.held]
+        if not batches:
             return
-        with self.current(part.held[-1]):
-            for key, state in part.pending.items():
-                self.table[key] = state.encode()
-            writes = len(part.pending)
-            if part.dirty and part.last_offset is not None:
-                self.table[watermark_key(part.partition)] = Watermark(
-                    part.watermark_ms, part.last_offset
-                ).encode()
-                part.mark_persisted()
-                writes += 1
-                for start in part.due_to_release(self.rules):
-                    for url in part.release(start):
-                        del self.table[window_key(start, url)]
-                        writes += 1
-        self.metrics.changelog_writes.inc(writes)
-        self.stats.changelog_writes += writes
-        for event in part.held:
-            self.ack(event)
-        part.pending.clear()
-        part.held.clear()
+        await asyncio.gather(*(self._write(part.partition, changes) for part, changes in batches))
+        for part, changes in batches:
+            self.metrics.changelog_writes.inc(len(changes))
+            self.stats.changelog_writes += len(changes)
+            for event in part.held:
+                self.ack(event)
+            part.pending.clear()
+            part.held.clear()
+
+    def _changes(self, part: PartitionIndex) -> list[Change]:
+        """The batch's table changes, in the order they must reach the changelog."""
+        changes: list[Change] = [(key, state.encode()) for key, state in part.pending.items()]
+        if part.dirty and part.last_offset is not None:
+            changes.append(
+                (watermark_key(part.partition), Watermark(part.watermark_ms, part.last_offset).encode())
+            )
+            part.mark_persisted()
+            for start in part.due_to_release(self.rules):
+                changes.extend((window_key(start, url), None) for url in part.release(start))
+        return changes
+
+    async def _write(self, partition: int, changes: list[Change]) -> None:
+        """Writes one partition's changes, retrying the whole list until it is durable.
+
+        Retrying all of them, in order, keeps the changelog's last record per key right (and the watermark
+        before the releases) whatever part of a failed attempt reached the broker.
+        """
+        delay_s = 0.1
+        while True:
+            try:
+                await self.table.write(partition, changes)
+                return
+            except Exception as e:
+                log.warning("changelog write failed, retrying in %.1fs: %r", delay_s, e)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 5.0)
 
     def _record(self, start: int, url: str, state: WindowState) -> ClickWindow:
         return ClickWindow(url, start, self.rules.end_of(start), state.count, state.revision)
@@ -378,14 +441,12 @@ class Engine:
             chunk = records[i : i + EMIT_CHUNK]
             await self._deliver([(self.topics.windows, r.key(), r.encode(), None) for r in chunk])
 
-    async def _deliver(self, messages: list[tuple[str, bytes, bytes, Headers | None]]) -> None:
-        """Sends and waits for every delivery, retrying until done: an exception escaping the agent would
-        ack the event with its work unfinished."""
+    async def _deliver(self, messages: list[Output]) -> None:
+        """Sends and waits for every delivery, retrying until done: work must never be acked unfinished."""
         delay_s = 0.1
         while True:
             try:
-                futures = [await self.send(*message) for message in messages]
-                await asyncio.gather(*futures)
+                await self.deliver(messages)
                 return
             except Exception as e:
                 log.warning("delivery failed, retrying in %.1fs: %r", delay_s, e)
@@ -401,22 +462,27 @@ class Engine:
         The moved watermark is persisted with the partition's next batch.
         """
         async with self.lock:
-            self._flush_old()
+            await self._flush_old()
         if rebalancing:
             return
         await self._retry_seeks()
         target = self.rules.idle_watermark(now_ms)
+        idle: dict[int, PartitionIndex] = {}
         for p, part in list(self.parts.items()):
             self.metrics.windows_open.labels(str(p)).set(part.open_count())
             if part.watermark_ms >= 0:
                 self.metrics.watermark_lag.labels(str(p)).set((now_ms - part.watermark_ms) / 1000)
             if part.idle_for_s() < self.idle_s or target <= part.watermark_ms:
                 continue
-            if not any(self.rules.is_closed(ws, target) for ws in part.open):
-                continue
-            if not await caught_up(p, part.last_offset):
-                continue
+            if any(self.rules.is_closed(ws, target) for ws in part.open):
+                idle[p] = part
+        if not idle:
+            return
+        # One question to the broker for all of them (it is slow when the consumer is busy fetching).
+        ready = await caught_up({p: part.last_offset for p, part in idle.items()})
+        for p in sorted(ready):
             async with self.lock:
+                part = idle[p]
                 if self.parts.get(p) is not part:
                     continue  # revoked meanwhile
                 part.advance(target)

@@ -40,6 +40,8 @@ class PartitionIndex:
     pending: dict[str, WindowState] = field(default_factory=dict)
     held: list[Any] = field(default_factory=list)
     batch_started_mono: float = 0.0
+    # The earliest start of an open window, or None when it must be looked up again (the set changed).
+    _oldest_open_ms: int | None = None
 
     def hold(self, event: Any) -> None:
         if not self.held:
@@ -51,7 +53,20 @@ class PartitionIndex:
 
     def add(self, window_start_ms: int, url: str, closed: bool) -> None:
         windows = self.closed if closed else self.open
-        windows.setdefault(window_start_ms, set()).add(url)
+        urls = windows.get(window_start_ms)
+        if urls is None:
+            urls = windows[window_start_ms] = set()
+            self._oldest_open_ms = None
+        urls.add(url)
+
+    def any_due(self, rules: WindowRules) -> bool:
+        """Whether the in-memory watermark has passed an open window: checked after every click, so the
+        oldest open window start is cached rather than looked up."""
+        if self._oldest_open_ms is None:
+            if not self.open:
+                return False
+            self._oldest_open_ms = min(self.open)
+        return rules.is_closed(self._oldest_open_ms, self.watermark_ms)
 
     def note_event(self, offset: int) -> None:
         self.last_offset = offset
@@ -72,6 +87,7 @@ class PartitionIndex:
         """Called once the window's records are delivered: it moves to the late-retention set."""
         urls = self.open.pop(window_start_ms, set())
         self.closed.setdefault(window_start_ms, set()).update(urls)
+        self._oldest_open_ms = None
         self.dirty = True
 
     def mark_persisted(self) -> None:

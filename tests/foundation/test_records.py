@@ -36,6 +36,20 @@ def test_click_window_json_and_key() -> None:
     assert ClickWindow.decode(window.encode()) == window
 
 
+@given(
+    st.text(min_size=1),
+    st.integers(min_value=0, max_value=2**45),
+    st.integers(min_value=1, max_value=2**40),
+    st.integers(min_value=0, max_value=2**53),
+    st.integers(min_value=0, max_value=2**31),
+)
+def test_click_window_bytes_are_json_dumps_of_its_json(
+    url: str, start_ms: int, size_ms: int, clicks: int, revision: int
+) -> None:
+    window = ClickWindow(url, start_ms, start_ms + size_ms, clicks, revision)
+    assert window.encode() == json.dumps(window.to_json()).encode()
+
+
 def test_iso_keeps_milliseconds_when_present() -> None:
     assert iso_utc(0) == "1970-01-01T00:00:00Z"
     assert iso_utc(1_500) == "1970-01-01T00:00:01.500Z"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from contextlib import nullcontext
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from clickmuncher.records import ClickEvent, ClickWindow
-from streams.engine import MAX_SEEKS, Engine, Headers, OutputTopics
+from streams.engine import MAX_SEEKS, Change, Engine, Output, OutputTopics
 from streams.metrics import StreamsMetrics
 from streams.windows import WindowRules
 
@@ -41,6 +41,19 @@ class Changelog(dict[str, Any]):
     def __delitem__(self, key: str) -> None:
         self.log.append((key, None))
         super().__delitem__(key)
+
+    def read(self, partition: int, key: str) -> Any:
+        return self.get(key)
+
+    def scan(self) -> Iterable[tuple[str, Any]]:
+        return list(self.items())
+
+    async def write(self, partition: int, changes: Sequence[Change]) -> None:
+        for key, value in changes:
+            if value is None:
+                del self[key]
+            else:
+                self[key] = value
 
     def restored(self, length: int) -> Changelog:
         """The table a new worker recovers when only the first ``length`` records reached Kafka."""
@@ -74,18 +87,15 @@ class World:
         self.table = self.table.restored(rng.randint(self.durable, len(self.table.log)))
         self.acked = dict(self.committed)
 
-    async def send(self, topic: str, key: bytes, value: bytes, headers: Headers | None) -> Any:
-        self.out.append((topic, key, value))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+    async def deliver(self, outputs: list[Output]) -> None:
+        self.out.extend((topic, key, value) for topic, key, value, _headers in outputs)
 
     def ack(self, event: Event) -> None:
         self.acked[event.partition] = max(self.acked.get(event.partition, -1), event.offset)
 
     def engine(self) -> Engine:
         metrics = StreamsMetrics()
-        return Engine(RULES, TOPICS, self.table, self.send, metrics, self.ack, _no_context, idle_s=0)
+        return Engine(RULES, TOPICS, self.table, self.deliver, metrics, self.ack, idle_s=0)
 
     def latest(self) -> dict[tuple[int, str], ClickWindow]:
         latest = {}
@@ -96,12 +106,8 @@ class World:
         return latest
 
 
-def _no_context(event: Any) -> nullcontext[None]:
-    return nullcontext()
-
-
-async def _always(partition: int, last_offset: int | None) -> bool:
-    return True
+async def _always(last_offsets: dict[int, int | None]) -> set[int]:
+    return set(last_offsets)
 
 
 def _clicks(rng: random.Random, n: int) -> list[list[bytes]]:
@@ -133,7 +139,11 @@ def _expected(world: World, logs: list[list[bytes]], with_late: bool = False) ->
     return counts
 
 
-async def _run(logs: list[list[bytes]], crash_points: set[int], rng: random.Random) -> World:
+async def _run(
+    logs: list[list[bytes]], crash_points: set[int], rng: random.Random, max_chunk: int = 1
+) -> World:
+    """Feeds both partitions in random interleaving, ``1..max_chunk`` events of one partition at a time
+    (a fetched batch), with random flushes, commits and crashes."""
     world = World()
     engine = world.engine()
     await engine.load([0, 1])
@@ -149,8 +159,10 @@ async def _run(logs: list[list[bytes]], crash_points: set[int], rng: random.Rand
             position = [world.committed.get(p, -1) + 1 for p in (0, 1)]
             continue
         p = rng.choice([q for q in (0, 1) if position[q] < len(logs[q])])
-        await engine.handle(Event(p, position[p]), p, position[p], logs[p][position[p]], NOW)
-        position[p] += 1
+        end = min(position[p] + rng.randint(1, max_chunk), len(logs[p]))
+        chunk = [(Event(p, o), o, logs[p][o]) for o in range(position[p], end)]
+        await engine.handle_batch(p, chunk, NOW)
+        position[p] = end
         if rng.random() < 0.05:
             await engine.flush_all()
         if rng.random() < 0.02:
@@ -169,6 +181,21 @@ def test_counts_survive_crashes(seed: int, crash_points: set[int]) -> None:
     rng = random.Random(seed)
     logs = _clicks(rng, 500)
     world = asyncio.run(_run(logs, crash_points, rng))
+    _check_counts(world, logs, crash_points)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=10_000), st.sets(st.integers(min_value=1, max_value=150), max_size=4)
+)
+def test_counts_survive_crashes_with_fetched_batches(seed: int, crash_points: set[int]) -> None:
+    rng = random.Random(seed)
+    logs = _clicks(rng, 500)
+    world = asyncio.run(_run(logs, crash_points, rng, max_chunk=20))
+    _check_counts(world, logs, crash_points)
+
+
+def _check_counts(world: World, logs: list[list[bytes]], crash_points: set[int]) -> None:
     got = {key: w.clicks for key, w in world.latest().items()}
     exact = _expected(world, logs)
     if not crash_points:
@@ -234,7 +261,7 @@ class FakeConsumer:
 
 def _gap_engine(world: World, consumer: FakeConsumer) -> Engine:
     metrics = StreamsMetrics()
-    return Engine(RULES, TOPICS, world.table, world.send, metrics, world.ack, _no_context, consumer=consumer)
+    return Engine(RULES, TOPICS, world.table, world.deliver, metrics, world.ack, consumer=consumer)
 
 
 def test_a_gap_in_offsets_is_never_crossed() -> None:
@@ -245,10 +272,9 @@ def test_a_gap_in_offsets_is_never_crossed() -> None:
             RULES,
             TOPICS,
             world.table,
-            world.send,
+            world.deliver,
             StreamsMetrics(),
             world.ack,
-            _no_context,
             consumer=consumer,
         )
         await engine.load([0])
@@ -270,9 +296,7 @@ def test_offsets_that_never_come_back_are_given_up_after_repeated_seeks() -> Non
         world = World()
         consumer = FakeConsumer(committed=5)
         metrics = StreamsMetrics()
-        engine = Engine(
-            RULES, TOPICS, world.table, world.send, metrics, world.ack, _no_context, consumer=consumer
-        )
+        engine = Engine(RULES, TOPICS, world.table, world.deliver, metrics, world.ack, consumer=consumer)
         await engine.load([0])
         click = ClickEvent("https://example.com/a", NOW).encode()
         await engine.handle(Event(0, 10), 0, 10, click, NOW)  # 5-9 deleted by retention

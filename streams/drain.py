@@ -1,0 +1,132 @@
+"""The consumer loop: whole fetched batches of ``clicks`` to the engine, everything else to Faust as before.
+
+Faust's own loop (``Consumer._drain_messages``) hands each message to the conductor in a new task and the
+agent's stream one event at a time; most of the worker's time went there (docs/benchmarks.md). This loop
+fetches as Faust's ``getmany`` does (same fetch call, same flow-control, generation and active-partition
+checks, same seek back when flow is stopped), but hands each partition's ``clicks`` records of one fetch to
+``Engine.handle_batch`` at once. Messages of every other topic (the changelog during recovery) take Faust's
+per-message path unchanged.
+
+Faust's bookkeeping is kept: a batch's last message is tracked (``track_message``) before the engine sees
+the batch, so Faust's wait for acks on revoke and stop waits for it; every message is acked
+(``consumer.ack``) only after its batch's changelog records are durable, so Faust never commits past
+unwritten work; a message the engine drops is marked done without its offset being acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from faust.transport.consumer import CONSUMER_FETCHING
+
+from streams.engine import Engine, wall_ms
+
+log = logging.getLogger("streams")
+FETCH_TIMEOUT_S = 1.0
+
+
+def fetched_batches(
+    records: Mapping[Any, Sequence[Any]], active: Collection[Any] | None, buffered: Collection[Any]
+) -> list[tuple[Any, Sequence[Any]]]:
+    """The partitions' record lists of one fetch that Faust would deliver: those of active partitions
+    (or of partitions whose stream buffer is full, still drained), each in offset order."""
+    return [
+        (tp, batch)
+        for tp, batch in records.items()
+        if batch and (active is None or tp in active or tp in buffered)
+    ]
+
+
+class BatchDrain:
+    """Installed as the consumer's ``_drain_messages`` (see :func:`install`); Faust's fetcher runs it."""
+
+    def __init__(self, app: Any, engine: Engine, clicks_topic: str) -> None:
+        self.app = app
+        self.engine = engine
+        self.clicks_topic = clicks_topic
+
+    async def __call__(self, fetcher: Any) -> None:
+        consumer = self.app.consumer
+        try:
+            while not (consumer._stopped.is_set() or fetcher._stopped.is_set()):
+                consumer.diag.set_flag(CONSUMER_FETCHING)
+                await asyncio.sleep(0)  # getmany can return at once, again and again
+                await self._fetch_once(consumer)
+                consumer.diag.unset_flag(CONSUMER_FETCHING)
+        except consumer.consumer_stopped_errors:
+            if self.app.should_stop:
+                log.info("consumer stopped by the broker while shutting down")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.app.should_stop:
+                return
+            raise
+        finally:
+            consumer.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _fetch_once(self, consumer: Any) -> None:
+        """One fetch, as Faust's ``getmany`` delivers it, but a partition's records at a time."""
+        records, active = await consumer._wait_next_records(FETCH_TIMEOUT_S)
+        generation = self.app.consumer_generation_id
+        if records is None or consumer.should_stop:
+            return
+        if not consumer.flow_active:
+            # What Faust's getmany does: drop what was fetched and go back to the committed offsets.
+            try:
+                await consumer.perform_seek()
+            except Exception as e:
+                log.warning("seek to committed offsets failed while flow is stopped: %r", e)
+            return
+        to_message = consumer._to_message
+        for tp, batch in fetched_batches(records, active, consumer._buffered_partitions):
+            if not self._may_process(consumer, generation):
+                return  # a rebalance began: fetched again from the committed offset after it
+            self.app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))
+            messages = [to_message(tp, record) for record in batch]
+            if tp.topic == self.clicks_topic:
+                await self._count(consumer, tp.partition, messages)
+                continue
+            for message in messages:
+                if not self._may_process(consumer, generation):
+                    return
+                await self._to_faust(consumer, message)
+        commit_every = consumer._commit_every
+        if commit_every is not None and consumer._n_acked >= commit_every:
+            consumer._n_acked = 0
+            await consumer.commit()
+
+    async def _to_faust(self, consumer: Any, message: Any) -> None:
+        """Faust's own per-message path (its read-offset filter is disabled, see app.py)."""
+        await consumer.wait_first(consumer.callback(message), consumer.suspend_flow.wait())
+
+    def _may_process(self, consumer: Any, generation: int) -> bool:
+        """Faust's own test in ``getmany``: not while flow is stopped (a revoke began) and not once the
+        group generation changed. (Not ``app.rebalancing``: that stays set during table recovery, which
+        needs the changelog messages.)"""
+        return bool(
+            consumer.flow_active
+            and not consumer.suspend_flow.is_set()
+            and self.app.consumer_generation_id == generation
+        )
+
+    async def _count(self, consumer: Any, partition: int, messages: list[Any]) -> None:
+        # Tracking the last message is enough for Faust's wait for acks: a batch's messages are acked
+        # together, in the flush that writes them. (A revoke that finds one untracked still gets the
+        # batch written, by the engine's own flush on revoke.)
+        consumer.track_message(messages[-1])
+        # What Faust's stream records per event, for its "stream idle" check.
+        self.app.monitor.stream_inbound_time[messages[0].tp] = time.monotonic()
+        events = [(message, message.offset, message.value) for message in messages]
+        # Shielded: a cancelled fetcher (rebalance, stop) must not cut a batch in half; the engine lock
+        # makes the revoke wait for it.
+        await asyncio.shield(self.engine.handle_batch(partition, events, wall_ms()))
+
+
+def install(app: Any, engine: Engine, clicks_topic: str) -> None:
+    """Call once the worker exists (the consumer needs its loop) and before it starts fetching."""
+    setattr(app.consumer, "_drain_messages", BatchDrain(app, engine, clicks_topic))  # noqa: B010

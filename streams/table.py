@@ -1,0 +1,101 @@
+"""The window table as the engine sees it: local store writes plus changelog records we produce ourselves.
+
+Faust writes one changelog record per ``table[key] = value`` through its producer buffer (100 messages,
+hard-coded) and needs a "current event" to pick the partition. Here a batch of changes for partition ``p``
+goes to the local store directly and to changelog partition ``p`` through :class:`BatchProducer`, and
+``write`` returns only once the broker has acknowledged every record. The records are byte for byte what
+Faust would have written (JSON keys and values as Faust's ``json`` codec encodes them, a deletion is a
+record with a null value), so Faust's own recovery reads them back into the store on the next start or
+assignment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from faust.stores.rocksdb import Store as RocksDBStore
+from faust.types import TP
+
+from streams.producer import BatchProducer, OutRecord
+
+Change = tuple[str, Any]  # (key, new value); None deletes the key
+
+
+def encode_key(key: str) -> bytes:
+    """A table key as Faust's ``json`` codec serializes it (``json.dumps``, ASCII-escaped)."""
+    return json.dumps(key).encode()
+
+
+def encode_value(value: Any) -> bytes:
+    """A table value as Faust's ``json`` codec serializes it (compact separators).
+
+    Window states and watermarks are lists of integers, written for every touched key: they are formatted
+    directly (``json.dumps`` with separators builds a new encoder per call, ten times slower)."""
+    if type(value) is list and all(type(v) is int for v in value):
+        return ("[" + ",".join(map(str, value)) + "]").encode()
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def changelog_records(topic: str, partition: int, changes: Sequence[Change]) -> list[OutRecord]:
+    return [
+        OutRecord(topic, encode_key(key), None if value is None else encode_value(value), partition)
+        for key, value in changes
+    ]
+
+
+class FaustWindowTable:
+    """Reads and writes a Faust table's local store by partition; see the module docstring.
+
+    Works with the RocksDB store (raw bytes, one database per partition) and the memory store (decoded
+    keys and values in one dict). Only partitions this worker owns are written, from the engine.
+    """
+
+    def __init__(self, table: Any, producer: BatchProducer) -> None:
+        self.table = table
+        self.producer = producer
+
+    @property
+    def topic(self) -> str:
+        return str(self.table.changelog_topic.get_topic_name())
+
+    def read(self, partition: int, key: str) -> Any:
+        store = self.table.data
+        if isinstance(store, RocksDBStore):
+            raw = store._db_for_partition(partition).get(encode_key(key))
+            return None if raw is None else json.loads(raw)
+        return store.data.get(key)
+
+    def scan(self) -> Iterable[tuple[str, Any]]:
+        """Every key of the owned partitions (after recovery), decoded."""
+        return list(self.table.items())
+
+    async def write(self, partition: int, changes: Sequence[Change]) -> None:
+        """Applies the changes to the local store, then produces them to the changelog and waits."""
+        if not changes:
+            return
+        records = changelog_records(self.topic, partition, changes)
+        self._apply_locally(partition, changes, records)
+        offset = await self.producer.deliver(records)
+        # What Faust does when its own changelog record is sent: the store holds everything up to here,
+        # so a recovery on a later assignment of this partition starts after it.
+        self.table.data.set_persisted_offset(TP(self.topic, partition), offset)
+
+    def _apply_locally(self, partition: int, changes: Sequence[Change], records: list[OutRecord]) -> None:
+        store = self.table.data
+        if isinstance(store, RocksDBStore):
+            db = store._db_for_partition(partition)
+            for record in records:
+                if record.value is None:
+                    db.delete(record.key)
+                else:
+                    db.put(record.key, record.value)
+            return
+        for key, value in changes:
+            if value is None:
+                store.data.pop(key, None)
+                store._key_partition.pop(key, None)
+            else:
+                store.data[key] = value
+                store._key_partition[key] = partition
