@@ -10,6 +10,7 @@ Faust features deliberately not used (see docs/streams.md): windowed tables and 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,17 @@ class FaustConsumerHooks:
 
     async def seek(self, partition: int, offset: int) -> None:
         await self.app.consumer.seek(TP(self.topic, partition), offset)
+
+    async def position(self, partition: int) -> int | None:
+        """The next offset the consumer will fetch; None when it cannot say now."""
+        try:
+            found = await asyncio.wait_for(
+                self.app.consumer.position(TP(self.topic, partition)), CAUGHT_UP_TIMEOUT_S
+            )
+        except Exception as e:  # not assigned (any more), or the broker is away
+            log.debug("partition %d: position unknown (%r)", partition, e)
+            return None
+        return None if found is None else int(found)
 
     def discard(self, message: Any) -> None:
         """Forgets a message without acking its offset (it will be delivered again, in order).

@@ -84,11 +84,14 @@ class ConsumerHooks(Protocol):
 
     def discard(self, event: Any) -> None: ...
 
+    async def position(self, partition: int) -> int | None: ...
+
 
 EMIT_CHUNK = 5000
 BATCH_MAX = 20000
 BATCH_MAX_AGE_S = 1.0
 SEEK_RETRY_S = 5.0
+STALL_S = 5.0  # no event for this long while the consumer's position is ahead: records were lost on the way
 MAX_SEEKS = 3  # then the missing offsets are taken as deleted by retention
 
 
@@ -310,6 +313,40 @@ class Engine:
                     log.warning("partition %d: seeking to %d again", part.partition, part.next_offset)
                     await self._seek(part, part.next_offset)
 
+    async def _recover_stalls(self) -> None:
+        """Records the consumer fetched but the engine never saw are fetched again.
+
+        Faust empties its stream queues when it resumes its flow after a rebalance, while the consumer's
+        position already stands past the records they held (seen after ``replay streams``: the worker
+        fetched every click during recovery and counted none). With more clicks arriving, the next one
+        shows the gap and ``_in_sequence`` seeks back; on a partition that gets no new clicks nothing
+        would. So a partition quiet for ``STALL_S`` whose consumer position is ahead of the next offset the
+        engine expects is sent back to that offset (0 when nothing is known: Faust reports a committed
+        offset of 0 as none, and an offset below the log start is reset to the earliest by the consumer).
+        """
+        if self.consumer is None:
+            return
+        for p, part in list(self.parts.items()):
+            if part.held or part.idle_for_s() < STALL_S:
+                continue
+            if part.seeking and time.monotonic() - part.seek_mono < SEEK_RETRY_S:
+                continue
+            expected = part.next_offset if part.next_offset is not None else self.consumer.committed(p)
+            position = await self.consumer.position(p)
+            if position is None or position <= (expected or 0):
+                continue
+            async with self.lock:
+                if self.parts.get(p) is not part or part.held or part.idle_for_s() < STALL_S:
+                    continue  # revoked, or events came meanwhile
+                log.warning(
+                    "partition %d: consumer at %d but nothing after %s arrived: seek back",
+                    p,
+                    position,
+                    expected,
+                )
+                self.metrics.gaps.inc()
+                await self._seek(part, expected or 0)
+
     async def flush_all(self) -> None:
         """Writes every batch and acks its events."""
         async with self.lock:
@@ -466,6 +503,7 @@ class Engine:
         if rebalancing:
             return
         await self._retry_seeks()
+        await self._recover_stalls()
         target = self.rules.idle_watermark(now_ms)
         idle: dict[int, PartitionIndex] = {}
         for p, part in list(self.parts.items()):

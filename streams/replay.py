@@ -130,8 +130,42 @@ def _reset_changelog(admin: AdminClient, settings: Settings, from_ms: int) -> No
 
 
 def _reset_group(admin: AdminClient, group: str, offsets: list[TopicPartition]) -> None:
+    """Sets the group's committed offsets and reads them back until they hold.
+
+    The broker can refuse the change per partition (a group still settling after its last member left)
+    without failing the request, so the result is checked, not assumed.
+    """
+    wanted = {tp.partition: tp.offset for tp in offsets}
+    deadline = time.monotonic() + 2 * TIMEOUT_S
+    while True:
+        problem = _try_reset_group(admin, group, offsets, wanted)
+        if problem is None:
+            return
+        if time.monotonic() > deadline:
+            raise ConfigError(f"could not reset the offsets of group {group}: {problem}")
+        log.info("replay-streams: group offsets not set yet (%s), retrying", problem)
+        time.sleep(1.0)
+
+
+def _try_reset_group(
+    admin: AdminClient, group: str, offsets: list[TopicPartition], wanted: dict[int, int]
+) -> str | None:
+    """One attempt; returns what went wrong, or None when the committed offsets are the wanted ones."""
     from confluent_kafka import ConsumerGroupTopicPartitions
 
-    request = [ConsumerGroupTopicPartitions(group, offsets)]
-    for future in admin.alter_consumer_group_offsets(request).values():
-        future.result(timeout=TIMEOUT_S)
+    try:
+        request = [ConsumerGroupTopicPartitions(group, offsets)]
+        for future in admin.alter_consumer_group_offsets(request).values():
+            answer = future.result(timeout=TIMEOUT_S)
+            errors = [f"{tp.partition}: {tp.error}" for tp in answer.topic_partitions if tp.error]
+            if errors:
+                return ", ".join(errors)
+        partitions = [TopicPartition(tp.topic, tp.partition) for tp in offsets]
+        listed = [ConsumerGroupTopicPartitions(group, partitions)]
+        for future in admin.list_consumer_group_offsets(listed).values():
+            committed = {tp.partition: tp.offset for tp in future.result(timeout=TIMEOUT_S).topic_partitions}
+            if committed != wanted:
+                return f"committed {committed}, wanted {wanted}"
+    except KafkaException as e:
+        return str(e.args[0])
+    return None

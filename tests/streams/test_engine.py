@@ -8,11 +8,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from clickmuncher.records import ClickEvent, ClickWindow
-from streams.engine import MAX_SEEKS, Change, Engine, Output, OutputTopics
+from streams.engine import MAX_SEEKS, STALL_S, Change, Engine, Output, OutputTopics
 from streams.metrics import StreamsMetrics
 from streams.windows import WindowRules
 
@@ -108,6 +109,10 @@ class World:
 
 async def _always(last_offsets: dict[int, int | None]) -> set[int]:
     return set(last_offsets)
+
+
+async def _never(last_offsets: dict[int, int | None]) -> set[int]:
+    return set()
 
 
 def _clicks(rng: random.Random, n: int) -> list[list[bytes]]:
@@ -244,8 +249,9 @@ def test_bad_and_future_clicks_are_dead_lettered_and_keep_the_watermark() -> Non
 
 
 class FakeConsumer:
-    def __init__(self, committed: int) -> None:
+    def __init__(self, committed: int | None, position: int | None = None) -> None:
         self._committed = committed
+        self._position = position
         self.seeks: list[tuple[int, int]] = []
         self.discarded: list[int] = []
 
@@ -257,6 +263,9 @@ class FakeConsumer:
 
     def discard(self, event: Any) -> None:
         self.discarded.append(event.offset)
+
+    async def position(self, partition: int) -> int | None:
+        return self._position
 
 
 def _gap_engine(world: World, consumer: FakeConsumer) -> Engine:
@@ -310,3 +319,34 @@ def test_offsets_that_never_come_back_are_given_up_after_repeated_seeks() -> Non
     world, consumer = asyncio.run(scenario())
     assert consumer.seeks == [(0, 5)] * MAX_SEEKS
     assert world.acked == {0: 10}
+
+
+@pytest.mark.parametrize(
+    ("committed", "position", "handled", "seeks"),
+    [
+        (None, 3000, [], [(0, 0)]),  # fetched everything after a replay, saw nothing: back to the start
+        (40, 90, [], [(0, 40)]),  # back to the committed offset
+        (40, 90, [40, 41], [(0, 42)]),  # back to the next offset after the last one seen
+        (40, 42, [40, 41], []),  # caught up: nothing lost
+        (None, None, [], []),  # position unknown (broker away): nothing to do
+    ],
+)
+def test_fetched_records_that_never_arrive_are_fetched_again(
+    committed: int | None, position: int | None, handled: list[int], seeks: list[tuple[int, int]]
+) -> None:
+    async def scenario() -> FakeConsumer:
+        world = World()
+        consumer = FakeConsumer(committed=committed, position=position)
+        engine = _gap_engine(world, consumer)
+        await engine.load([0])
+        click = ClickEvent("https://example.com/a", NOW).encode()
+        for offset in handled:
+            await engine.handle(Event(0, offset), 0, offset, click, NOW)
+        await engine.flush_all()
+        await engine.tick(NOW, _never)  # not quiet for long enough yet
+        engine.parts[0].last_event_mono -= STALL_S
+        await engine.tick(NOW, _never)
+        await engine.tick(NOW, _never)  # the seek is fresh: not repeated
+        return consumer
+
+    assert asyncio.run(scenario()).seeks == seeks
