@@ -316,13 +316,14 @@ class Engine:
     async def _recover_stalls(self) -> None:
         """Records the consumer fetched but the engine never saw are fetched again.
 
-        Faust empties its stream queues when it resumes its flow after a rebalance, while the consumer's
-        position already stands past the records they held (seen after ``replay streams``: the worker
-        fetched every click during recovery and counted none). With more clicks arriving, the next one
-        shows the gap and ``_in_sequence`` seeks back; on a partition that gets no new clicks nothing
-        would. So a partition quiet for ``STALL_S`` whose consumer position is ahead of the next offset the
-        engine expects is sent back to that offset (0 when nothing is known: Faust reports a committed
-        offset of 0 as none, and an offset below the log start is reset to the earliest by the consumer).
+        Faust's agent path lost such records (its stream queues are emptied when flow resumes after a
+        rebalance; seen after ``replay streams``: every click fetched during recovery, none counted); the
+        batch drain does not use those queues, and this stays as the net under any other such path. With
+        more clicks arriving, the next one shows the gap and ``_in_sequence`` seeks back; on a partition
+        that gets no new clicks nothing would. So a partition quiet for ``STALL_S`` whose consumer position
+        is ahead of the next offset the engine expects is sent back to that offset (0 when nothing is
+        known: Faust reports a committed offset of 0 as none, and an offset below the log start is reset to
+        the earliest by the consumer).
         """
         if self.consumer is None:
             return
