@@ -94,6 +94,7 @@ class Worker:
         # Subscribed through the conductor (which also enables acks for it); read by streams/drain.py.
         self.app.topics.add(clicks)
         table = self.app.Table(TABLE_NAME, default=None, partitions=settings.partitions, key_type=str)
+        self.consumer_hooks = FaustConsumerHooks(self.app, settings.clicks_topic)
         self.engine = Engine(
             rules_from(settings),
             OutputTopics(settings.windows_topic, settings.clicks_dead_topic, settings.clicks_late_topic),
@@ -102,10 +103,10 @@ class Worker:
             metrics,
             ack=lambda message: self.app.consumer.ack(message),
             idle_s=settings.streams_idle_s,
-            consumer=FaustConsumerHooks(self.app, settings.clicks_topic),
+            consumer=self.consumer_hooks,
         )
         self.end_offsets = EndOffsets(settings.kafka_bootstrap, settings.clicks_topic)
-        _wire(self.app, table, self.engine, settings.clicks_topic, self.end_offsets)
+        _wire(self.app, table, self.engine, settings.clicks_topic, self.end_offsets, self.consumer_hooks)
 
     def prepare(self) -> None:
         """Call once Faust's worker exists (the consumer needs its loop), before it starts fetching."""
@@ -187,7 +188,14 @@ def _deliverer(producer: BatchProducer) -> Any:
     return deliver
 
 
-def _wire(app: faust.App, table: Any, engine: Engine, clicks_topic: str, end_offsets: EndOffsets) -> None:
+def _wire(
+    app: faust.App,
+    table: Any,
+    engine: Engine,
+    clicks_topic: str,
+    end_offsets: EndOffsets,
+    hooks: FaustConsumerHooks,
+) -> None:
     def owned() -> set[int]:
         return {tp.partition for tp in app.consumer.assignment() if tp.topic == clicks_topic}
 
@@ -217,7 +225,7 @@ def _wire(app: faust.App, table: Any, engine: Engine, clicks_topic: str, end_off
                 if last_offset + 1 >= highwater:
                     ready.add(p)
                 continue
-            position = await app.consumer.position(TP(clicks_topic, p))
+            position = await hooks.position(p)
             if position is not None and position >= highwater:
                 ready.add(p)
         return ready

@@ -371,12 +371,11 @@ class Engine:
         except RecordError as e:
             await self._dead(raw, str(e), "malformed", redelivered)
             return None
-        rules = self.rules
-        start = click.ts_ms - click.ts_ms % rules.window_ms
+        start = self.rules.start_of(click.ts_ms)
         if start < part.floor_ms:
             self.metrics.replay_skipped.inc()
             return None
-        where = route(rules, click.ts_ms, part.watermark_ms, now_ms)
+        where = route(self.rules, click.ts_ms, part.watermark_ms, now_ms)
         if where is Route.FUTURE:
             await self._dead(raw, "timestamp too far in the future", "future", redelivered)
             return None

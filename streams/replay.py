@@ -17,7 +17,6 @@ more (revision 0, plus the same late revisions), so downstream writes converge b
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from clickmuncher.kafka.admin import COMPACTED, wait_until_visible
 from clickmuncher.logs import log_start, setup_logging
 from clickmuncher.settings import ConfigError, Settings
 from streams.app import changelog_topic
+from streams.table import changelog_records
 from streams.windows import floor_key
 
 log = logging.getLogger("streams.replay")
@@ -124,7 +124,8 @@ def _reset_changelog(admin: AdminClient, settings: Settings, from_ms: int) -> No
     wait_until_visible(admin, [topic], TIMEOUT_S)
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all"})
     for p in range(settings.partitions):
-        producer.produce(topic, key=json.dumps(floor_key(p)).encode(), value=json.dumps(from_ms), partition=p)
+        (floor,) = changelog_records(topic, p, [(floor_key(p), from_ms)])
+        producer.produce(topic, key=floor.key, value=floor.value, partition=p)
     if producer.flush(TIMEOUT_S):
         raise ConfigError(f"could not write the replay floor to {topic}")
 
