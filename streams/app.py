@@ -20,6 +20,7 @@ from faust.types import TP
 
 from clickmuncher.settings import Settings
 from streams import drain
+from streams.acks import BatchAcks
 from streams.engine import Engine, Output, OutputTopics, wall_ms
 from streams.metrics import StreamsMetrics
 from streams.offsets import EndOffsets
@@ -94,24 +95,33 @@ class Worker:
         # Subscribed through the conductor (which also enables acks for it); read by streams/drain.py.
         self.app.topics.add(clicks)
         table = self.app.Table(TABLE_NAME, default=None, partitions=settings.partitions, key_type=str)
-        self.consumer_hooks = FaustConsumerHooks(self.app, settings.clicks_topic)
+        self.acks = BatchAcks(self.app)
+        self.consumer_hooks = FaustConsumerHooks(self.app, settings.clicks_topic, self.acks)
         self.engine = Engine(
             rules_from(settings),
             OutputTopics(settings.windows_topic, settings.clicks_dead_topic, settings.clicks_late_topic),
             FaustWindowTable(table, self.producer),
             _deliverer(self.producer),
             metrics,
-            ack=lambda message: self.app.consumer.ack(message),
+            ack=self.acks.ack,
             idle_s=settings.streams_idle_s,
             consumer=self.consumer_hooks,
         )
         self.end_offsets = EndOffsets(settings.kafka_bootstrap, settings.clicks_topic)
-        _wire(self.app, table, self.engine, settings.clicks_topic, self.end_offsets, self.consumer_hooks)
+        _wire(
+            self.app,
+            table,
+            self.engine,
+            self.acks,
+            settings.clicks_topic,
+            self.end_offsets,
+            self.consumer_hooks,
+        )
 
     def prepare(self) -> None:
         """Call once Faust's worker exists (the consumer needs its loop), before it starts fetching."""
         disable_read_offset_filter(self.app)
-        drain.install(self.app, self.engine, self.clicks_topic)
+        drain.install(self.app, self.engine, self.acks, self.clicks_topic)
         self.producer.start()
         self.end_offsets.start()
 
@@ -123,9 +133,10 @@ class Worker:
 class FaustConsumerHooks:
     """The committed offset Faust sought to on assignment, and seeking one partition."""
 
-    def __init__(self, app: faust.App, topic: str) -> None:
+    def __init__(self, app: faust.App, topic: str, acks: BatchAcks) -> None:
         self.app = app
         self.topic = topic
+        self.acks = acks
 
     def committed(self, partition: int) -> int | None:
         committed = getattr(self.app.consumer, "_committed_offset", {})
@@ -146,16 +157,9 @@ class FaustConsumerHooks:
             return None
         return None if found is None else int(found)
 
-    def discard(self, message: Any) -> None:
-        """Forgets a message without acking its offset (it will be delivered again, in order).
-
-        Marked done for Faust's "wait until every started message is acked" (revoke, stop), but its offset
-        is not recorded as acked, so no commit can pass it.
-        """
-        message.acked = True
-        unacked = getattr(self.app.consumer, "_unacked_messages", None)
-        if unacked is not None:
-            unacked.discard(message)
+    def discard(self, record: Any) -> None:
+        """Forgets a record without acking its offset (it will be delivered again, in order)."""
+        self.acks.discard(record)
 
 
 class _NoReadOffset(dict[Any, Any]):
@@ -192,6 +196,7 @@ def _wire(
     app: faust.App,
     table: Any,
     engine: Engine,
+    acks: BatchAcks,
     clicks_topic: str,
     end_offsets: EndOffsets,
     hooks: FaustConsumerHooks,
@@ -205,7 +210,9 @@ def _wire(
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
-        await engine.forget(tp.partition for tp in revoked if tp.topic == clicks_topic)
+        ours = [tp for tp in revoked if tp.topic == clicks_topic]
+        await engine.forget(tp.partition for tp in ours)
+        acks.forget(ours)
 
     async def caught_up(last_offsets: dict[int, int | None]) -> set[int]:
         # The end offsets are asked of the broker now, not taken from the last fetch: while the broker is

@@ -7,10 +7,11 @@ checks, same seek back when flow is stopped), but hands each partition's ``click
 ``Engine.handle_batch`` at once. Messages of every other topic (the changelog during recovery) take Faust's
 per-message path unchanged.
 
-Faust's bookkeeping is kept: a batch's last message is tracked (``track_message``) before the engine sees
-the batch, so Faust's wait for acks on revoke and stop waits for it; every message is acked
-(``consumer.ack``) only after its batch's changelog records are durable, so Faust never commits past
-unwritten work; a message the engine drops is marked done without its offset being acked.
+Faust's bookkeeping is kept (``streams/acks.py``): a batch's last record is tracked as a Faust message
+before the engine sees the batch, so Faust's wait for acks on revoke and stop waits for it; a batch's
+offsets are acked together, only after its changelog records are durable, so Faust never commits past
+unwritten work; a record the engine drops is marked done without its offset being acked. The other records
+stay aiokafka's own: no Faust message object per click.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from faust.transport.consumer import CONSUMER_FETCHING
 
+from streams.acks import BatchAcks
 from streams.engine import Engine, wall_ms
 
 log = logging.getLogger("streams")
@@ -44,9 +46,10 @@ def fetched_batches(
 class BatchDrain:
     """Installed as the consumer's ``_drain_messages`` (see :func:`install`); Faust's fetcher runs it."""
 
-    def __init__(self, app: Any, engine: Engine, clicks_topic: str) -> None:
+    def __init__(self, app: Any, engine: Engine, acks: BatchAcks, clicks_topic: str) -> None:
         self.app = app
         self.engine = engine
+        self.acks = acks
         self.clicks_topic = clicks_topic
 
     async def __call__(self, fetcher: Any) -> None:
@@ -82,19 +85,17 @@ class BatchDrain:
             except Exception as e:
                 log.warning("seek to committed offsets failed while flow is stopped: %r", e)
             return
-        to_message = consumer._to_message
         for tp, batch in fetched_batches(records, active, consumer._buffered_partitions):
             if not self._may_process(consumer, generation):
                 return  # a rebalance began: fetched again from the committed offset after it
             self.app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))
-            messages = [to_message(tp, record) for record in batch]
             if tp.topic == self.clicks_topic:
-                await self._count(consumer, tp.partition, messages)
+                await self._count(tp, batch)
                 continue
-            for message in messages:
+            for record in batch:
                 if not self._may_process(consumer, generation):
                     return
-                await self._to_faust(consumer, message)
+                await self._to_faust(consumer, consumer._to_message(tp, record))
         commit_every = consumer._commit_every
         if commit_every is not None and consumer._n_acked >= commit_every:
             consumer._n_acked = 0
@@ -114,19 +115,19 @@ class BatchDrain:
             and self.app.consumer_generation_id == generation
         )
 
-    async def _count(self, consumer: Any, partition: int, messages: list[Any]) -> None:
-        # Tracking the last message is enough for Faust's wait for acks: a batch's messages are acked
+    async def _count(self, tp: Any, batch: Sequence[Any]) -> None:
+        # Tracking the last record is enough for Faust's wait for acks: a batch's records are acked
         # together, in the flush that writes them. (A revoke that finds one untracked still gets the
         # batch written, by the engine's own flush on revoke.)
-        consumer.track_message(messages[-1])
+        self.acks.track(tp, batch[-1])
         # What Faust's stream records per event, for its "stream idle" check.
-        self.app.monitor.stream_inbound_time[messages[0].tp] = time.monotonic()
-        events = [(message, message.offset, message.value) for message in messages]
+        self.app.monitor.stream_inbound_time[tp] = time.monotonic()
+        events = [(record, record.offset, record.value) for record in batch]
         # Shielded: a cancelled fetcher (rebalance, stop) must not cut a batch in half; the engine lock
         # makes the revoke wait for it.
-        await asyncio.shield(self.engine.handle_batch(partition, events, wall_ms()))
+        await asyncio.shield(self.engine.handle_batch(tp.partition, events, wall_ms()))
 
 
-def install(app: Any, engine: Engine, clicks_topic: str) -> None:
+def install(app: Any, engine: Engine, acks: BatchAcks, clicks_topic: str) -> None:
     """Call once the worker exists (the consumer needs its loop) and before it starts fetching."""
-    setattr(app.consumer, "_drain_messages", BatchDrain(app, engine, clicks_topic))  # noqa: B010
+    setattr(app.consumer, "_drain_messages", BatchDrain(app, engine, acks, clicks_topic))  # noqa: B010

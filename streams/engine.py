@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from clickmuncher.records import ClickEvent, ClickWindow, RecordError
+from clickmuncher.records import RecordError, click_fields, encode_window
 from streams.metrics import StreamsMetrics
 from streams.partition import PartitionIndex
 from streams.windows import (
@@ -90,6 +90,7 @@ class ConsumerHooks(Protocol):
 EMIT_CHUNK = 5000
 BATCH_MAX = 20000
 BATCH_MAX_AGE_S = 1.0
+STATE_CACHE_MAX = 50_000  # states kept decoded after their write, per partition (hot keys skip the store)
 SEEK_RETRY_S = 5.0
 STALL_S = 5.0  # no event for this long while the consumer's position is ahead: records were lost on the way
 MAX_SEEKS = 3  # then the missing offsets are taken as deleted by retention
@@ -151,7 +152,7 @@ class Engine:
         table: WindowTable,
         deliver: Deliver,
         metrics: StreamsMetrics,
-        ack: Callable[[Any], object],
+        ack: Callable[[list[Any]], object],
         idle_s: float = 2.0,
         consumer: ConsumerHooks | None = None,
     ) -> None:
@@ -165,6 +166,7 @@ class Engine:
         self.consumer = consumer
         self.parts: dict[int, PartitionIndex] = {}
         self.stats = RunStats()
+        self._outbox: list[Output] = []  # what the event being handled must deliver before the next
         # Serialises the agent, the idle timer and rebalance callbacks: one partition is never closed twice
         # at once, and a revoke waits for an in-flight emission to finish.
         self.lock = asyncio.Lock()
@@ -240,22 +242,32 @@ class Engine:
         async with self.lock:
             part = self._part(partition)
             tally = _Tally()
+            rules = self.rules
+            handled_offset = part.handled_offset
+            held = part.held
+            if not held:
+                part.batch_started_mono = time.monotonic()
             for event, offset, raw in events:
                 if offset != part.next_offset and not await self._in_sequence(part, offset):
                     if self.consumer is not None:
                         self.consumer.discard(event)  # not acked: Faust delivers it again, in order
                     continue
                 part.next_offset = offset + 1
-                part.seeking = False
-                part.seek_attempts = 0
-                part.hold(event)
+                if part.seeking or part.seek_attempts:
+                    part.seeking = False
+                    part.seek_attempts = 0
+                held.append(event)
                 tally.events += 1
-                tally.last_offset = offset
-                redelivered = offset <= part.handled_offset
+                redelivered = offset <= handled_offset
                 tally.redelivered += redelivered
-                ts_ms = await self._apply(part, offset, raw, now_ms, redelivered, tally)
-                if ts_ms is not None and part.advance(ts_ms) and part.any_due(self.rules):
-                    await self._close_due(part)
+                ts_ms = self._apply(part, offset, raw, now_ms, redelivered, tally)
+                if self._outbox:
+                    await self._send_outbox()
+                if ts_ms is not None and ts_ms > part.watermark_ms:
+                    part.watermark_ms = ts_ms
+                    if part.any_due(rules):
+                        await self._close_due(part)
+                tally.last_offset = offset
             if tally.events:
                 part.note_event(tally.last_offset)
                 self.stats.note_events(tally.events)
@@ -264,7 +276,7 @@ class Engine:
                     self.metrics.redelivered.inc(tally.redelivered)
                 if tally.opened:
                     self.metrics.windows_opened.inc(tally.opened)
-            if len(part.held) >= BATCH_MAX:
+            if len(held) >= BATCH_MAX:
                 await self._flush([part])
             await self._flush_old()
 
@@ -356,7 +368,7 @@ class Engine:
     async def _flush_old(self) -> None:
         await self._flush([part for part in self.parts.values() if part.batch_age_s() >= BATCH_MAX_AGE_S])
 
-    async def _apply(
+    def _apply(
         self,
         part: PartitionIndex,
         offset: int,
@@ -365,65 +377,77 @@ class Engine:
         redelivered: bool,
         tally: _Tally,
     ) -> int | None:
-        """Step 1 and 2; returns the timestamp that may move the watermark, if any."""
+        """Step 1 and 2; returns the timestamp that may move the watermark, if any.
+
+        Not a coroutine (it runs once per click): an output it needs is put in ``_outbox``, which the
+        caller delivers before the next event.
+        """
         try:
-            click = ClickEvent.decode(raw)
+            url, ts_ms = click_fields(raw)
         except RecordError as e:
-            await self._dead(raw, str(e), "malformed", redelivered)
+            self._dead(raw, str(e), "malformed", redelivered)
             return None
-        start = self.rules.start_of(click.ts_ms)
+        rules = self.rules
+        start = ts_ms - ts_ms % rules.window_ms
         if start < part.floor_ms:
             self.metrics.replay_skipped.inc()
             return None
-        where = route(self.rules, click.ts_ms, part.watermark_ms, now_ms)
+        where = route(rules, ts_ms, part.watermark_ms, now_ms)
         if where is Route.FUTURE:
-            await self._dead(raw, "timestamp too far in the future", "future", redelivered)
+            self._dead(raw, "timestamp too far in the future", "future", redelivered)
             return None
         if where is Route.TOO_LATE:
             if not redelivered:
                 self.metrics.late.inc()
-                await self._deliver([(self.topics.late, click.key(), raw or b"", None)])
-            return click.ts_ms
-        key = window_key(start, click.url)
-        state = self._state(part, key)
+                self._outbox.append((self.topics.late, url.encode(), raw or b"", None))
+            return ts_ms
+        key = f"{start}:{url}"  # window_key, inlined: once per click
+        state = self._state(part, key, start, url)
         late = where is Route.LATE
         new = apply_click(state, offset, part.partition, late=late)
         if new is None:  # counted before a restart: this key's record proves it
-            return click.ts_ms
+            return ts_ms
         part.pending[key] = new
         if state is None:
             tally.opened += 1
-        part.add(start, click.url, closed=late)
+            part.add(start, url, closed=late)
         if late:
             self.metrics.windows_reemitted.inc()
-            await self._emit([self._record(start, click.url, new)])
-        return click.ts_ms
+            self._outbox.append(self._window_output(key, start, url, new))
+        return ts_ms
 
-    async def _dead(self, raw: bytes | None, reason: str, kind: str, redelivered: bool) -> None:
+    def _dead(self, raw: bytes | None, reason: str, kind: str, redelivered: bool) -> None:
         if redelivered:
             return
         self.metrics.dead.labels(kind).inc()
         log.warning("dead-lettering a click: %s", reason)
-        await self._deliver([(self.topics.dead, b"", raw or b"", [("reason", reason.encode())])])
+        self._outbox.append((self.topics.dead, b"", raw or b"", [("reason", reason.encode())]))
+
+    async def _send_outbox(self) -> None:
+        outputs, self._outbox = self._outbox, []
+        await self._deliver(outputs)
 
     # ---- closing ----------------------------------------------------------------------------------------
 
     async def _close_due(self, part: PartitionIndex) -> None:
         """Step 3: emits every window the in-memory watermark passed, and waits for delivery."""
         for start in part.due_to_close(self.rules):
-            records = []
+            outputs = []
             for url in sorted(part.open.get(start, ())):
-                state = self._state(part, window_key(start, url))
+                key = window_key(start, url)
+                state = self._state(part, key, start, url)
                 if state is not None:
-                    records.append(self._record(start, url, state))
-            await self._emit(records)
+                    outputs.append(self._window_output(key, start, url, state))
+            await self._emit(outputs)
             part.mark_closed(start)
-            self.metrics.windows_closed.inc(len(records))
+            self.metrics.windows_closed.inc(len(outputs))
 
-    def _state(self, part: PartitionIndex, key: str) -> WindowState | None:
-        pending = part.pending.get(key)
-        if pending is not None:
-            return pending
+    def _state(self, part: PartitionIndex, key: str, start: int, url: str) -> WindowState | None:
+        """The key's state: the batch's, the one last written (cached), or the table's. A key the index
+        does not know is not in the table (the index holds every key of the partition's table)."""
+        state = part.pending.get(key) or part.written.get(key)
+        if state is not None or not part.knows(start, url):
+            return state
         found = self.table.read(part.partition, key)
         return None if found is None else WindowState.decode(found)
 
@@ -437,10 +461,9 @@ class Engine:
         for part, changes in batches:
             self.metrics.changelog_writes.inc(len(changes))
             self.stats.changelog_writes += len(changes)
-            for event in part.held:
-                self.ack(event)
-            part.pending.clear()
-            part.held.clear()
+            self.ack(part.held)
+            part.note_written(changes, STATE_CACHE_MAX)
+            part.held = []
 
     def _changes(self, part: PartitionIndex) -> list[Change]:
         """The batch's table changes, in the order they must reach the changelog."""
@@ -470,13 +493,14 @@ class Engine:
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, 5.0)
 
-    def _record(self, start: int, url: str, state: WindowState) -> ClickWindow:
-        return ClickWindow(url, start, self.rules.end_of(start), state.count, state.revision)
+    def _window_output(self, key: str, start: int, url: str, state: WindowState) -> Output:
+        """The ``click-windows`` record of a window's state (key: the table key, ``<start>:<url>``)."""
+        value = encode_window(url, start, self.rules.end_of(start), state.count, state.revision)
+        return (self.topics.windows, key.encode(), value, None)
 
-    async def _emit(self, records: list[ClickWindow]) -> None:
-        for i in range(0, len(records), EMIT_CHUNK):
-            chunk = records[i : i + EMIT_CHUNK]
-            await self._deliver([(self.topics.windows, r.key(), r.encode(), None) for r in chunk])
+    async def _emit(self, outputs: list[Output]) -> None:
+        for i in range(0, len(outputs), EMIT_CHUNK):
+            await self._deliver(outputs[i : i + EMIT_CHUNK])
 
     async def _deliver(self, messages: list[Output]) -> None:
         """Sends and waits for every delivery, retrying until done: work must never be acked unfinished."""

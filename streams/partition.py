@@ -40,13 +40,21 @@ class PartitionIndex:
     pending: dict[str, WindowState] = field(default_factory=dict)
     held: list[Any] = field(default_factory=list)
     batch_started_mono: float = 0.0
+    # The states as last written to the table (a partition's keys are written only by its owner), so hot
+    # keys are not read back from the store; emptied when it grows past its limit.
+    written: dict[str, WindowState] = field(default_factory=dict)
     # The earliest start of an open window, or None when it must be looked up again (the set changed).
     _oldest_open_ms: int | None = None
 
-    def hold(self, event: Any) -> None:
-        if not self.held:
-            self.batch_started_mono = time.monotonic()
-        self.held.append(event)
+    def note_written(self, changes: list[tuple[str, Any]], cache_max: int) -> None:
+        """The batch's changes reached the table: its states move to the cache, deleted keys leave it."""
+        if len(self.written) + len(self.pending) > cache_max:
+            self.written.clear()
+        self.written.update(self.pending)
+        self.pending.clear()
+        for key, value in changes:
+            if value is None:
+                self.written.pop(key, None)
 
     def batch_age_s(self) -> float:
         return time.monotonic() - self.batch_started_mono if self.held else 0.0
@@ -58,6 +66,10 @@ class PartitionIndex:
             urls = windows[window_start_ms] = set()
             self._oldest_open_ms = None
         urls.add(url)
+
+    def knows(self, window_start_ms: int, url: str) -> bool:
+        """Whether the (window, URL) has a state: the index holds every key of the partition's table."""
+        return url in self.open.get(window_start_ms, ()) or url in self.closed.get(window_start_ms, ())
 
     def any_due(self, rules: WindowRules) -> bool:
         """Whether the in-memory watermark has passed an open window: checked after every click, so the

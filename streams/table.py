@@ -15,9 +15,11 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import rocksdict
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 
+from clickmuncher.records import json_string
 from streams.producer import BatchProducer, OutRecord
 
 Change = tuple[str, Any]  # (key, new value); None deletes the key
@@ -25,7 +27,7 @@ Change = tuple[str, Any]  # (key, new value); None deletes the key
 
 def encode_key(key: str) -> bytes:
     """A table key as Faust's ``json`` codec serializes it (``json.dumps``, ASCII-escaped)."""
-    return json.dumps(key).encode()
+    return json_string(key)
 
 
 def encode_value(value: Any) -> bytes:
@@ -86,11 +88,16 @@ class FaustWindowTable:
         store = self.table.data
         if isinstance(store, RocksDBStore):
             db = store._db_for_partition(partition)
+            # One write of a batch: less than half the cost of a put per key. (rocksdict, which Faust
+            # prefers; with python-rocksdb a put per key.)
+            batch: Any = rocksdict.WriteBatch(raw_mode=True) if store.use_rocksdict else db
             for record in records:
                 if record.value is None:
-                    db.delete(record.key)
+                    batch.delete(record.key)
                 else:
-                    db.put(record.key, record.value)
+                    batch.put(record.key, record.value)
+            if batch is not db:
+                db.write(batch)
             return
         for key, value in changes:
             if value is None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clickmuncher.records import ClickEvent, ClickWindow, RecordError, iso_utc
+from clickmuncher.records import ClickEvent, ClickWindow, RecordError, click_fields, iso_utc
 
 
 @given(st.text(min_size=1), st.integers(min_value=0, max_value=2**53))
@@ -17,6 +17,67 @@ def test_click_event_bytes_are_the_spec_json(url: str, ts_ms: int) -> None:
     assert json.loads(event.encode()) == {"v": 1, "url": url, "ts_ms": ts_ms}
     assert ClickEvent.decode(event.encode()) == event
     assert event.key() == url.encode()
+
+
+def _parsed(raw: bytes) -> tuple[str, int] | str:
+    """What the JSON parser alone makes of ``raw``: the fields, or "error"."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return "error"
+    if not isinstance(body, dict) or body.get("v") != 1:
+        return "error"
+    url, ts_ms = body.get("url"), body.get("ts_ms")
+    if not isinstance(url, str) or not url or type(ts_ms) is not int or ts_ms < 0:
+        return "error"
+    return url, ts_ms
+
+
+def _read(raw: bytes) -> tuple[str, int] | str:
+    try:
+        return click_fields(raw)
+    except RecordError:
+        return "error"
+
+
+# Near misses of the gateway's own bytes: the fast path must agree with the parser on every one.
+_pieces = st.sampled_from(
+    [
+        b'{"v": 1, "url": "',
+        b'", "ts_ms": ',
+        b"}",
+        b'"',
+        b"\\",
+        b"\\u0041",
+        b"\\n",
+        b"\n",
+        b"\x00",
+        b" ",
+        b"0",
+        b"01",
+        b"-1",
+        b"1.5",
+        b"1e3",
+        b"123",
+        b"https://e.com/a?b=c",
+        b"\xc3\xa9",
+        b"\x7f",
+        b'"v": 2',
+        b",",
+    ]
+)
+
+
+@given(st.lists(_pieces, max_size=8).map(b"".join))
+def test_click_fields_agree_with_the_json_parser(raw: bytes) -> None:
+    assert _read(raw) == _parsed(raw)
+
+
+@given(st.text(min_size=1), st.integers(min_value=0, max_value=2**70))
+def test_click_fields_read_every_gateway_click(url: str, ts_ms: int) -> None:
+    raw = ClickEvent(url=url, ts_ms=ts_ms).encode()
+    assert click_fields(raw) == (url, ts_ms) == _parsed(raw)
+    assert click_fields(raw + b" ") == (url, ts_ms)  # not the gateway's bytes: parsed, same fields
 
 
 def test_click_window_json_and_key() -> None:

@@ -91,8 +91,9 @@ class World:
     async def deliver(self, outputs: list[Output]) -> None:
         self.out.extend((topic, key, value) for topic, key, value, _headers in outputs)
 
-    def ack(self, event: Event) -> None:
-        self.acked[event.partition] = max(self.acked.get(event.partition, -1), event.offset)
+    def ack(self, events: list[Event]) -> None:
+        for event in events:
+            self.acked[event.partition] = max(self.acked.get(event.partition, -1), event.offset)
 
     def engine(self) -> Engine:
         metrics = StreamsMetrics()

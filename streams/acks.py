@@ -1,0 +1,87 @@
+"""Acking a whole batch of ``clicks`` records with Faust's commit bookkeeping, in one step.
+
+Faust commits a partition up to the first gap in its list of acked offsets, and on revoke and stop waits
+until every *tracked* message is acked. Its per-message ``Consumer.ack`` builds that list one message at a
+time, from message objects the worker would have to create for every record. Here the records of a batch
+stay aiokafka's own records: only the last record of each fetch becomes a Faust message and is tracked
+(enough for the waits: a batch is acked as a whole), and :meth:`BatchAcks.ack` records all the offsets of a
+flushed batch at once, under Faust's ack lock, with the same rules as ``Consumer.ack``: nothing below the
+committed offset, no offset twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from faust.types import TP
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
+
+
+class BatchAcks:
+    """Tracks, acks and discards ``clicks`` records (aiokafka ``ConsumerRecord``) for one Faust app."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        # Per partition, the tracked messages (one per fetched batch) not yet acked or discarded.
+        self._tracked: dict[TP, list[Any]] = {}
+
+    def track(self, tp: TP, record: Any) -> None:
+        """Makes ``record`` (a batch's last) a Faust message that Faust's revoke and stop wait for."""
+        consumer = self.app.consumer
+        message = consumer._to_message(tp, record)
+        consumer.track_message(message)
+        self._tracked.setdefault(tp, []).append(message)
+
+    def ack(self, records: Sequence[Any]) -> None:
+        """Acks one partition's records, in offset order: their offsets become committable."""
+        if not records:
+            return
+        consumer = self.app.consumer
+        tp = TP(records[0].topic, records[0].partition)
+        with ack_lock:
+            if self.app.topics.acks_enabled_for(tp.topic):
+                committed = consumer._committed_offset.get(tp)
+                index = consumer._acked_index[tp]
+                fresh = [
+                    record.offset
+                    for record in records
+                    if (committed is None or record.offset >= committed) and record.offset not in index
+                ]
+                index.update(fresh)
+                consumer._acked[tp].extend(fresh)
+                consumer._n_acked += len(fresh)
+            self._release(tp, set(), up_to=records[-1].offset)
+            notify(consumer._waiting_for_ack)
+
+    def discard(self, record: Any) -> None:
+        """Forgets a record without acking its offset (it is delivered again, in order).
+
+        A tracked one is marked done for Faust's waits, but its offset is not recorded as acked, so no
+        commit can pass it.
+        """
+        with ack_lock:
+            self._release(TP(record.topic, record.partition), {record.offset}, up_to=-1)
+
+    def _release(self, tp: TP, offsets: set[int], up_to: int) -> None:
+        """Marks done the tracked messages of ``tp`` at ``offsets`` or at or below ``up_to``."""
+        tracked = self._tracked.get(tp)
+        if not tracked:
+            return
+        unacked = self.app.consumer._unacked_messages
+        kept = []
+        for message in tracked:
+            if message.offset <= up_to or message.offset in offsets:
+                message.acked = True
+                unacked.discard(message)
+            else:
+                kept.append(message)
+        self._tracked[tp] = kept
+
+    def forget(self, tps: Sequence[TP]) -> None:
+        """On revoke, after the engine flushed: nothing of these partitions is waited for any more."""
+        with ack_lock:
+            for tp in tps:
+                self._release(tp, set(), up_to=2**63)
+                self._tracked.pop(tp, None)
