@@ -9,7 +9,6 @@ so it is never produced twice.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -109,11 +108,10 @@ class ClickSink:
             self._to_spool(event)
 
     def _produce(self, event: ClickEvent) -> None:
+        # Positional (topic, value, key, partition -1: the partitioner's choice, callback and on_delivery
+        # None: the producer's own, timestamp): half the cost of the keyword call, on every redirect.
         self.producer.produce(
-            self.settings.clicks_topic,
-            value=event.encode(),
-            key=event.key(),
-            timestamp=event.ts_ms,
+            self.settings.clicks_topic, event.encode(), event.key(), -1, None, None, event.ts_ms
         )
         self._accepted += 1
 
@@ -163,8 +161,9 @@ class ClickSink:
             log.warning("kafka: %s", err)
 
     def _on_stats(self, stats_json: str) -> None:
-        brokers = json.loads(stats_json).get("brokers", {})
-        self._set_ready(any(broker.get("state") == "UP" for broker in brokers.values()))
+        # Only brokers have a "state" of "UP" in librdkafka's statistics; searched, not parsed: parsing the
+        # whole document every second held the GIL away from request handlers for a noticeable moment.
+        self._set_ready('"state":"UP"' in stats_json)
 
     def _set_ready(self, ready: bool) -> None:
         if ready != self._ready:
