@@ -21,9 +21,10 @@ from faust.types import TP
 from clickmuncher.settings import Settings
 from streams import drain
 from streams.acks import BatchAcks
-from streams.engine import Engine, Output, OutputTopics, wall_ms
+from streams.engine import Engine
 from streams.metrics import StreamsMetrics
 from streams.offsets import EndOffsets
+from streams.ports import Output, OutputTopics, wall_ms
 from streams.producer import BatchProducer, OutRecord, producer_config
 from streams.table import FaustWindowTable
 from streams.windows import WindowRules

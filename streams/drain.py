@@ -25,7 +25,8 @@ from typing import Any
 from faust.transport.consumer import CONSUMER_FETCHING
 
 from streams.acks import BatchAcks
-from streams.engine import Engine, wall_ms
+from streams.engine import Engine
+from streams.ports import wall_ms
 
 log = logging.getLogger("streams")
 FETCH_TIMEOUT_S = 1.0

@@ -1,8 +1,10 @@
 """The counting engine: one click at a time into the table, windows closed by per-partition watermarks.
 
-Independent of Faust: it sees the table as a :class:`WindowTable` (read a key of a partition, write a batch
-of changes of one partition and wait until its changelog records are acknowledged), the output topics as
-``deliver`` (produce records and wait for their acknowledgement) and ``ack(event)``.
+Independent of Faust: it sees the table as a :class:`~streams.ports.WindowTable` (read a key of a
+partition, write a batch of changes of one partition and wait until its changelog records are acknowledged),
+the output topics as ``deliver`` (produce records and wait for their acknowledgement) and ``ack(events)``
+(see ``streams/ports.py``). Step 4 lives in ``streams/writer.py``, the output records in
+``streams/outputs.py``.
 
 Events come in per partition, in offset order, a fetched batch at a time (``handle_batch``): one lock
 acquisition per batch, and no await per event unless an output must be delivered.
@@ -20,9 +22,9 @@ The protocol, per event of partition ``p`` at offset ``o``:
 3. Move the watermark to the click's time (never backwards), then close every window it passed: emit one
    ClickWindow per URL and wait for delivery.
 4. New states stay in the partition's batch; the event is held, not acked. A batch is flushed when it is
-   large or old, on revoke and on stop (``flush``): write each touched key once; if something closed,
-   persist the watermark (one write carrying the batch's last offset) and only then delete the keys whose
-   late retention the persisted watermark has passed; wait until the broker acknowledged all these
+   large or old, on revoke and on stop (``BatchWriter.flush``): write each touched key once; if something
+   closed, persist the watermark (one write carrying the batch's last offset) and only then delete the keys
+   whose late retention the persisted watermark has passed; wait until the broker acknowledged all these
    changelog records; then ack the batch's events. Faust commits an offset only once acked, so no commit
    passes a click whose changelog record is not durable.
 """
@@ -32,13 +34,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from clickmuncher.records import RecordError, click_fields, encode_window
-from streams.metrics import StreamsMetrics
+from clickmuncher.records import RecordError, click_fields
+from streams.metrics import RunStats, StreamsMetrics
+from streams.outputs import Outputs
 from streams.partition import PartitionIndex
+from streams.ports import Ack, CaughtUp, ConsumerHooks, Deliver, Incoming, Output, OutputTopics, WindowTable
 from streams.windows import (
     FLOOR_PREFIX,
     WATERMARK_PREFIX,
@@ -49,85 +53,17 @@ from streams.windows import (
     apply_click,
     route,
     split_key,
-    watermark_key,
     window_key,
 )
+from streams.writer import BatchWriter
 
 log = logging.getLogger("streams")
 
-Headers = list[tuple[str, bytes]]
-Output = tuple[str, bytes, bytes, Headers | None]  # topic, key, value, headers
-Deliver = Callable[[list[Output]], Awaitable[object]]
-# Given {partition: last processed offset or None}, the partitions with nothing left to read.
-CaughtUp = Callable[[dict[int, int | None]], Awaitable[set[int]]]
-Incoming = tuple[Any, int, bytes | None]  # the event (acked later), its offset, its raw value
-Change = tuple[str, Any]  # a table key and its new value; None deletes it
-
-
-class WindowTable(Protocol):
-    """The changelog-backed table, addressed by partition (the changelog partition is the clicks one)."""
-
-    def read(self, partition: int, key: str) -> Any: ...
-
-    def scan(self) -> Iterable[tuple[str, Any]]: ...
-
-    async def write(self, partition: int, changes: Sequence[Change]) -> None:
-        """Applies the changes in order; returns once their changelog records are durable."""
-
-
-class ConsumerHooks(Protocol):
-    """What the engine needs from the consumer to keep each partition's events contiguous."""
-
-    def committed(self, partition: int) -> int | None: ...
-
-    async def seek(self, partition: int, offset: int) -> None: ...
-
-    def discard(self, event: Any) -> None: ...
-
-    async def position(self, partition: int) -> int | None: ...
-
-
-EMIT_CHUNK = 5000
 BATCH_MAX = 20000
 BATCH_MAX_AGE_S = 1.0
-STATE_CACHE_MAX = 50_000  # states kept decoded after their write, per partition (hot keys skip the store)
 SEEK_RETRY_S = 5.0
 STALL_S = 5.0  # no event for this long while the consumer's position is ahead: records were lost on the way
 MAX_SEEKS = 3  # then the missing offsets are taken as deleted by retention
-
-
-@dataclass(frozen=True, slots=True)
-class OutputTopics:
-    windows: str
-    dead: str
-    late: str
-
-
-@dataclass
-class RunStats:
-    """Totals for the worker's summary line: events, changelog messages, and the busy span."""
-
-    events: int = 0
-    changelog_writes: int = 0
-    first_mono: float = 0.0
-    last_mono: float = 0.0
-
-    def note_events(self, count: int) -> None:
-        if not count:
-            return
-        now = time.monotonic()
-        if not self.events:
-            self.first_mono = now
-        self.events += count
-        self.last_mono = now
-
-    def summary(self) -> str:
-        span_s = max(self.last_mono - self.first_mono, 1e-9)
-        per_click = self.changelog_writes / self.events if self.events else 0.0
-        return (
-            f"events={self.events} events_per_s={self.events / span_s:.0f} "
-            f"changelog_writes={self.changelog_writes} changelog_per_click={per_click:.3f}"
-        )
 
 
 @dataclass(slots=True)
@@ -140,10 +76,6 @@ class _Tally:
     last_offset: int = -1
 
 
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class Engine:
     def __init__(
         self,
@@ -152,20 +84,19 @@ class Engine:
         table: WindowTable,
         deliver: Deliver,
         metrics: StreamsMetrics,
-        ack: Callable[[list[Any]], object],
+        ack: Ack,
         idle_s: float = 2.0,
         consumer: ConsumerHooks | None = None,
     ) -> None:
         self.rules = rules
-        self.topics = topics
         self.table = table
-        self.deliver = deliver
         self.metrics = metrics
-        self.ack = ack
         self.idle_s = idle_s
         self.consumer = consumer
         self.parts: dict[int, PartitionIndex] = {}
         self.stats = RunStats()
+        self.outputs = Outputs(rules, topics, deliver)
+        self.writer = BatchWriter(rules, table, ack, metrics, self.stats)
         self._outbox: list[Output] = []  # what the event being handled must deliver before the next
         # Serialises the agent, the idle timer and rebalance callbacks: one partition is never closed twice
         # at once, and a revoke waits for an in-flight emission to finish.
@@ -177,7 +108,7 @@ class Engine:
         """On revoke: flush, then forget the partitions' in-memory state: nothing more is emitted for them."""
         async with self.lock:
             revoked = [self.parts.pop(p) for p in partitions if p in self.parts]
-            await self._flush(revoked)
+            await self.writer.flush(revoked)
             for part in revoked:
                 self.metrics.windows_open.labels(str(part.partition)).set(0)
 
@@ -277,7 +208,7 @@ class Engine:
                 if tally.opened:
                     self.metrics.windows_opened.inc(tally.opened)
             if len(held) >= BATCH_MAX:
-                await self._flush([part])
+                await self.writer.flush([part])
             await self._flush_old()
 
     async def _in_sequence(self, part: PartitionIndex, offset: int) -> bool:
@@ -363,10 +294,12 @@ class Engine:
     async def flush_all(self) -> None:
         """Writes every batch and acks its events."""
         async with self.lock:
-            await self._flush(list(self.parts.values()))
+            await self.writer.flush(list(self.parts.values()))
 
     async def _flush_old(self) -> None:
-        await self._flush([part for part in self.parts.values() if part.batch_age_s() >= BATCH_MAX_AGE_S])
+        await self.writer.flush(
+            [part for part in self.parts.values() if part.batch_age_s() >= BATCH_MAX_AGE_S]
+        )
 
     def _apply(
         self,
@@ -399,7 +332,7 @@ class Engine:
         if where is Route.TOO_LATE:
             if not redelivered:
                 self.metrics.late.inc()
-                self._outbox.append((self.topics.late, url.encode(), raw or b"", None))
+                self._outbox.append(self.outputs.late(url, raw))
             return ts_ms
         key = f"{start}:{url}"  # window_key, inlined: once per click
         state = self._state(part, key, start, url)
@@ -413,7 +346,7 @@ class Engine:
             part.add(start, url, closed=late)
         if late:
             self.metrics.windows_reemitted.inc()
-            self._outbox.append(self._window_output(key, start, url, new))
+            self._outbox.append(self.outputs.window(key, start, url, new))
         return ts_ms
 
     def _dead(self, raw: bytes | None, reason: str, kind: str, redelivered: bool) -> None:
@@ -421,11 +354,11 @@ class Engine:
             return
         self.metrics.dead.labels(kind).inc()
         log.warning("dead-lettering a click: %s", reason)
-        self._outbox.append((self.topics.dead, b"", raw or b"", [("reason", reason.encode())]))
+        self._outbox.append(self.outputs.dead(raw, reason))
 
     async def _send_outbox(self) -> None:
         outputs, self._outbox = self._outbox, []
-        await self._deliver(outputs)
+        await self.outputs.deliver(outputs)
 
     # ---- closing ----------------------------------------------------------------------------------------
 
@@ -437,8 +370,8 @@ class Engine:
                 key = window_key(start, url)
                 state = self._state(part, key, start, url)
                 if state is not None:
-                    outputs.append(self._window_output(key, start, url, state))
-            await self._emit(outputs)
+                    outputs.append(self.outputs.window(key, start, url, state))
+            await self.outputs.emit(outputs)
             part.mark_closed(start)
             self.metrics.windows_closed.inc(len(outputs))
 
@@ -450,69 +383,6 @@ class Engine:
             return state
         found = self.table.read(part.partition, key)
         return None if found is None else WindowState.decode(found)
-
-    async def _flush(self, parts: Sequence[PartitionIndex]) -> None:
-        """Step 4 for each partition with held events: one table write per touched key, the watermark,
-        the releases; then, once all those changelog records are durable, the acks."""
-        batches = [(part, self._changes(part)) for part in parts if part.held]
-        if not batches:
-            return
-        await asyncio.gather(*(self._write(part.partition, changes) for part, changes in batches))
-        for part, changes in batches:
-            self.metrics.changelog_writes.inc(len(changes))
-            self.stats.changelog_writes += len(changes)
-            self.ack(part.held)
-            part.note_written(changes, STATE_CACHE_MAX)
-            part.held = []
-
-    def _changes(self, part: PartitionIndex) -> list[Change]:
-        """The batch's table changes, in the order they must reach the changelog."""
-        changes: list[Change] = [(key, state.encode()) for key, state in part.pending.items()]
-        if part.dirty and part.last_offset is not None:
-            changes.append(
-                (watermark_key(part.partition), Watermark(part.watermark_ms, part.last_offset).encode())
-            )
-            part.mark_persisted()
-            for start in part.due_to_release(self.rules):
-                changes.extend((window_key(start, url), None) for url in part.release(start))
-        return changes
-
-    async def _write(self, partition: int, changes: list[Change]) -> None:
-        """Writes one partition's changes, retrying the whole list until it is durable.
-
-        Retrying all of them, in order, keeps the changelog's last record per key right (and the watermark
-        before the releases) whatever part of a failed attempt reached the broker.
-        """
-        delay_s = 0.1
-        while True:
-            try:
-                await self.table.write(partition, changes)
-                return
-            except Exception as e:
-                log.warning("changelog write failed, retrying in %.1fs: %r", delay_s, e)
-                await asyncio.sleep(delay_s)
-                delay_s = min(delay_s * 2, 5.0)
-
-    def _window_output(self, key: str, start: int, url: str, state: WindowState) -> Output:
-        """The ``click-windows`` record of a window's state (key: the table key, ``<start>:<url>``)."""
-        value = encode_window(url, start, self.rules.end_of(start), state.count, state.revision)
-        return (self.topics.windows, key.encode(), value, None)
-
-    async def _emit(self, outputs: list[Output]) -> None:
-        for i in range(0, len(outputs), EMIT_CHUNK):
-            await self._deliver(outputs[i : i + EMIT_CHUNK])
-
-    async def _deliver(self, messages: list[Output]) -> None:
-        """Sends and waits for every delivery, retrying until done: work must never be acked unfinished."""
-        delay_s = 0.1
-        while True:
-            try:
-                await self.deliver(messages)
-                return
-            except Exception as e:
-                log.warning("delivery failed, retrying in %.1fs: %r", delay_s, e)
-                await asyncio.sleep(delay_s)
-                delay_s = min(delay_s * 2, 5.0)
 
     # ---- idle partitions --------------------------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from clickmuncher.settings import ConfigError
@@ -60,3 +63,30 @@ class StreamsMetrics:
             start_http_server(port, registry=self.registry)
         except OSError as e:
             raise ConfigError(f"CLICKMUNCHER_STREAMS_METRICS_PORT: cannot listen on {port}: {e}") from e
+
+
+@dataclass
+class RunStats:
+    """Totals for the worker's summary line: events, changelog messages, and the busy span."""
+
+    events: int = 0
+    changelog_writes: int = 0
+    first_mono: float = 0.0
+    last_mono: float = 0.0
+
+    def note_events(self, count: int) -> None:
+        if not count:
+            return
+        now = time.monotonic()
+        if not self.events:
+            self.first_mono = now
+        self.events += count
+        self.last_mono = now
+
+    def summary(self) -> str:
+        span_s = max(self.last_mono - self.first_mono, 1e-9)
+        per_click = self.changelog_writes / self.events if self.events else 0.0
+        return (
+            f"events={self.events} events_per_s={self.events / span_s:.0f} "
+            f"changelog_writes={self.changelog_writes} changelog_per_click={per_click:.3f}"
+        )

@@ -13,8 +13,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from clickmuncher.records import ClickEvent, ClickWindow
-from streams.engine import MAX_SEEKS, STALL_S, Change, Engine, Output, OutputTopics
+from streams.engine import MAX_SEEKS, STALL_S, Engine
 from streams.metrics import StreamsMetrics
+from streams.ports import Change, Output, OutputTopics
 from streams.windows import WindowRules
 
 RULES = WindowRules(window_ms=2000, grace_ms=1000, late_retention_ms=2000)

@@ -1,0 +1,55 @@
+"""What the counting engine needs from the outside, as types: the table, the consumer, the output topics.
+
+The engine (``streams/engine.py``) is independent of Faust and Kafka clients; ``streams/app.py`` plugs the
+real ones in, the unit tests plug in their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Headers = list[tuple[str, bytes]]
+Output = tuple[str, bytes, bytes, Headers | None]  # topic, key, value, headers
+Deliver = Callable[[list[Output]], Awaitable[object]]
+# Given {partition: last processed offset or None}, the partitions with nothing left to read.
+CaughtUp = Callable[[dict[int, int | None]], Awaitable[set[int]]]
+Incoming = tuple[Any, int, bytes | None]  # the event (acked later), its offset, its raw value
+Change = tuple[str, Any]  # a table key and its new value; None deletes it
+Ack = Callable[[list[Any]], object]  # acks a partition's events, in offset order, all at once
+
+
+class WindowTable(Protocol):
+    """The changelog-backed table, addressed by partition (the changelog partition is the clicks one)."""
+
+    def read(self, partition: int, key: str) -> Any: ...
+
+    def scan(self) -> Iterable[tuple[str, Any]]: ...
+
+    async def write(self, partition: int, changes: Sequence[Change]) -> None:
+        """Applies the changes in order; returns once their changelog records are durable."""
+
+
+class ConsumerHooks(Protocol):
+    """What the engine needs from the consumer to keep each partition's events contiguous."""
+
+    def committed(self, partition: int) -> int | None: ...
+
+    async def seek(self, partition: int, offset: int) -> None: ...
+
+    def discard(self, event: Any) -> None: ...
+
+    async def position(self, partition: int) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTopics:
+    windows: str
+    dead: str
+    late: str
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
