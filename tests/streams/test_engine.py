@@ -347,8 +347,33 @@ def test_fetched_records_that_never_arrive_are_fetched_again(
         await engine.flush_all()
         await engine.tick(NOW, _never)  # not quiet for long enough yet
         engine.parts[0].last_event_mono -= STALL_S
+        engine.stats.last_mono -= STALL_S
         await engine.tick(NOW, _never)
         await engine.tick(NOW, _never)  # the seek is fresh: not repeated
         return consumer
 
     assert asyncio.run(scenario()).seeks == seeks
+
+
+def test_a_quiet_partition_is_not_sent_back_while_others_are_busy() -> None:
+    """Under a backlog the fetcher holds one partition's records while it serves the others."""
+
+    async def scenario() -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        world = World()
+        consumer = FakeConsumer(committed=40, position=90)
+        engine = _gap_engine(world, consumer)
+        await engine.load([0, 1])
+        click = ClickEvent("https://example.com/a", NOW).encode()
+        await engine.handle(Event(0, 40), 0, 40, click, NOW)
+        engine.parts[0].last_event_mono -= STALL_S  # partition 0 quiet, its position ahead...
+        await engine.handle(Event(1, 40), 1, 40, click, NOW)  # ...while partition 1 is busy
+        await engine.flush_all()
+        await engine.tick(NOW, _never)
+        while_busy = list(consumer.seeks)
+        engine.stats.last_mono -= STALL_S  # then the whole worker goes quiet
+        await engine.tick(NOW, _never)
+        return while_busy, consumer.seeks
+
+    while_busy, after = asyncio.run(scenario())
+    assert while_busy == []
+    assert after == [(0, 41)]
