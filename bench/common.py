@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -51,3 +53,17 @@ class StreamsWorker:
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=120)
+
+
+SUMMARY_ENV = "CLICKMUNCHER_BENCH_SUMMARY"
+
+
+def record_summary(benchmark: str, ours: str, peer: str, ratio: str, target: str, met: bool | None) -> None:
+    """Adds one row to the summary table ``make bench`` prints at the end (bench/summary.py), when the
+    file named by ``CLICKMUNCHER_BENCH_SUMMARY`` is set; ``met`` None: a figure reported, no target."""
+    path = os.environ.get(SUMMARY_ENV)
+    if not path:
+        return
+    row = {"benchmark": benchmark, "ours": ours, "peer": peer, "ratio": ratio, "target": target, "met": met}
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(row) + "\n")

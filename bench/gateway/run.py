@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-from bench.common import address, bootstrap_or_local
+from bench.common import address, bootstrap_or_local, record_summary
 from clickmuncher.kafka import broker
 from clickmuncher.kafka.admin import ensure_topics
 from gateway.signing import signature
@@ -213,6 +213,15 @@ def run_all(bootstrap: str, duration_s: int, connections: int, rounds: int) -> N
         print(
             f"{workers:>7} {'ratio':>9} {ratio['rps']:>11.0%} {'':>8} {ratio['p99']:>7.2f}x"
             f"  (median of the rounds' ratios: {each}; target >=85%, p99 <=1.5x)"
+        )
+        kafka, plain = results["kafka"], results["no-kafka"]
+        record_summary(
+            f"gateway, {workers} worker{'s' if workers > 1 else ''}",
+            f"{kafka['rps']:.0f} redirects/s, p99 {kafka['p99_ms']:.1f} ms",
+            f"no Kafka: {plain['rps']:.0f}/s, p99 {plain['p99_ms']:.1f} ms",
+            f"{ratio['rps']:.0%}, p99 {ratio['p99']:.2f}x",
+            ">= 85 %, p99 <= 1.5x" if workers == 1 else "-",
+            (ratio["rps"] >= 0.85 and ratio["p99"] <= 1.5) if workers == 1 else None,
         )
 
 

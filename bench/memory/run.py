@@ -19,7 +19,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from bench.common import StreamsWorker, address, bootstrap_or_local
+from bench.common import StreamsWorker, address, bootstrap_or_local, record_summary
 from clickmuncher.kafka.admin import ensure_topics
 from clickmuncher.records import ClickEvent
 
@@ -111,6 +111,15 @@ def main() -> None:
     print(
         f"RocksDB / memory: {results['rocksdb://'][0] / results['memory://'][0]:.2f} "
         f"(target: RocksDB under 1024 MB at {args.urls} open URLs)"
+    )
+    rocksdb_mb, memory_mb = results["rocksdb://"][0], results["memory://"][0]
+    record_summary(
+        f"memory, {args.urls} open URLs",
+        f"RocksDB {rocksdb_mb:.0f} MB",
+        f"memory store {memory_mb:.0f} MB",
+        f"{rocksdb_mb / memory_mb:.2f}",
+        "RocksDB < 1024 MB",
+        rocksdb_mb < 1024,
     )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench.common import record_summary
 from clickmuncher.kafka.broker import free_port
 from clickmuncher.pgcluster import PgCluster, create_database
 from clickmuncher.records import ClickWindow
@@ -115,6 +116,14 @@ def main() -> None:
     print(f"{'multi-row (the sink)':>22} {fast:>10.0f}")
     print(f"{'one statement per row':>22} {slow:>10.0f}")
     print(f"{'ratio':>22} {fast / slow:>9.1f}x  (target >= 10x)")
+    record_summary(
+        "sink, PostgreSQL",
+        f"{fast:.0f} windows/s",
+        f"row by row {slow:.0f}/s",
+        f"{fast / slow:.1f}x",
+        ">= 10x",
+        fast / slow >= 10,
+    )
 
 
 if __name__ == "__main__":

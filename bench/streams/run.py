@@ -24,7 +24,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench.common import StreamsWorker, address, bootstrap_or_local
+from bench.common import StreamsWorker, address, bootstrap_or_local, record_summary
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,6 +156,23 @@ def main() -> None:
         f"{results['clickmuncher']['changelog_per_click']:.3f} changelog messages per click"
     )
     print("targets: >= 2x quixstreams; share of the plain-dict ceiling shown above")
+    quix, plain = results["quixstreams"]["events_per_s"], results["plain dict"]["events_per_s"]
+    record_summary(
+        "streams, 1 worker",
+        f"{ours:.0f} events/s",
+        f"Quix Streams {quix:.0f} events/s",
+        f"{ours / quix:.2f}x",
+        ">= 2x",
+        ours / quix >= 2,
+    )
+    record_summary(
+        "streams vs Python ceiling",
+        f"{ours:.0f} events/s",
+        f"plain dict {plain:.0f} events/s",
+        f"{ours / plain:.0%}",
+        "report",
+        None,
+    )
 
 
 if __name__ == "__main__":
