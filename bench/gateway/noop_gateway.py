@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import signal
 import socket
+from types import FrameType
 
 from aiohttp import web
 
@@ -55,6 +57,14 @@ def main() -> None:
         serve(args.port, reuse_port=False)
         return
     processes = [multiprocessing.Process(target=serve, args=(args.port, True)) for _ in range(args.workers)]
+
+    def stop_all(signum: int, frame: FrameType | None) -> None:
+        # Passed on, as `clickmuncher gateway --workers N` does: orphaned servers would keep running.
+        for process in processes:
+            process.terminate()
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
     for process in processes:
         process.start()
     for process in processes:
