@@ -69,7 +69,7 @@ async def redirect(request: web.Request) -> web.Response:
     except Rejected as e:
         return _refuse(request, e)
     if request.method == "GET":
-        request.app[SINK].submit(ClickEvent(url=key, ts_ms=time.time_ns() // 1_000_000))
+        request.app[SINK].submit(ClickEvent(key, time.time_ns() // 1_000_000))
         request.app[METRICS].clicks.inc()
     return web.Response(status=302, headers={"Location": url, "Cache-Control": NO_STORE})
 

@@ -1,7 +1,7 @@
 """Gateway benchmark: wrk against one gateway producing to the real broker, and against the same app with
 producing switched off, side by side in one run; then the same with --workers 2.
 
-    python -m bench.gateway.run [--bootstrap B] [--duration 4] [--rounds 5] [--connections 64]
+    python -m bench.gateway.run [--bootstrap B] [--duration 3] [--rounds 10] [--connections 64]
 
 Both variants run at once and wrk alternates between them, round after round; prints the median round's
 redirects/s and latency p50/p99 of each, and the ratios (producing / no-Kafka): the median of the ratios of
@@ -169,8 +169,8 @@ def spooled_clicks(port: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", default=None, help="an existing broker; default: start one")
-    parser.add_argument("--duration", type=int, default=4, help="seconds per round")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per variant, alternating")
+    parser.add_argument("--duration", type=int, default=3, help="seconds per round")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds per variant, alternating")
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
