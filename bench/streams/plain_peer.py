@@ -38,10 +38,11 @@ def main() -> None:
     seen = 0
     while seen < args.clicks:
         for message in consumer.consume(10_000, 1.0):
-            if message.error():
+            key, value = message.key(), message.value()
+            if message.error() or key is None or value is None:
                 continue
-            ts_ms = json.loads(message.value())["ts_ms"]
-            counts[(message.key(), ts_ms - ts_ms % width_ms)] += 1
+            ts_ms = json.loads(value)["ts_ms"]
+            counts[(key, ts_ms - ts_ms % width_ms)] += 1
             seen += 1
     elapsed = time.monotonic() - began
     consumer.close()

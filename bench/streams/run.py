@@ -93,9 +93,10 @@ def clickmuncher_worker(bootstrap: str, topic: str, clicks: int) -> dict[str, fl
         while counted < clicks:
             worker.check_alive()
             for message in consumer.consume(10_000, 1.0):
-                if message.error():
+                key, value = message.key(), message.value()
+                if message.error() or key is None or value is None:
                     continue
-                latest[message.key()] = json.loads(message.value())["clicks"]
+                latest[key] = json.loads(value)["clicks"]
             counted = sum(latest.values())
         elapsed = time.monotonic() - began
     finally:
