@@ -11,7 +11,7 @@ committed offset, no offset twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from faust.types import TP
@@ -52,7 +52,8 @@ class BatchAcks:
                 index.update(fresh)
                 consumer._acked[tp].extend(fresh)
                 consumer._n_acked += len(fresh)
-            self._release(tp, set(), up_to=records[-1].offset)
+            last = records[-1].offset
+            self._release(tp, lambda offset: offset <= last)
             notify(consumer._waiting_for_ack)
 
     def discard(self, record: Any) -> None:
@@ -62,17 +63,17 @@ class BatchAcks:
         commit can pass it.
         """
         with ack_lock:
-            self._release(TP(record.topic, record.partition), {record.offset}, up_to=-1)
+            self._release(TP(record.topic, record.partition), lambda offset: offset == record.offset)
 
-    def _release(self, tp: TP, offsets: set[int], up_to: int) -> None:
-        """Marks done the tracked messages of ``tp`` at ``offsets`` or at or below ``up_to``."""
+    def _release(self, tp: TP, done: Callable[[int], bool]) -> None:
+        """Marks done the tracked messages of ``tp`` whose offset is ``done``."""
         tracked = self._tracked.get(tp)
         if not tracked:
             return
         unacked = self.app.consumer._unacked_messages
         kept = []
         for message in tracked:
-            if message.offset <= up_to or message.offset in offsets:
+            if done(message.offset):
                 message.acked = True
                 unacked.discard(message)
             else:
@@ -83,5 +84,5 @@ class BatchAcks:
         """On revoke, after the engine flushed: nothing of these partitions is waited for any more."""
         with ack_lock:
             for tp in tps:
-                self._release(tp, set(), up_to=2**63)
+                self._release(tp, lambda offset: True)
                 self._tracked.pop(tp, None)

@@ -194,10 +194,8 @@ class Engine:
                 ts_ms = self._apply(part, offset, raw, now_ms, redelivered, tally)
                 if self._outbox:
                     await self._send_outbox()
-                if ts_ms is not None and ts_ms > part.watermark_ms:
-                    part.watermark_ms = ts_ms
-                    if part.any_due(rules):
-                        await self._close_due(part)
+                if ts_ms is not None and part.advance(ts_ms) and part.any_due(rules):
+                    await self._close_due(part)
                 tally.last_offset = offset
             if tally.events:
                 part.note_event(tally.last_offset)
@@ -325,7 +323,7 @@ class Engine:
             self._dead(raw, str(e), "malformed", redelivered)
             return None
         rules = self.rules
-        start = ts_ms - ts_ms % rules.window_ms
+        start = rules.start_of(ts_ms)
         if start < part.floor_ms:
             self.metrics.replay_skipped.inc()
             return None
@@ -338,7 +336,7 @@ class Engine:
                 self.metrics.late.inc()
                 self._outbox.append(self.outputs.late(url, raw))
             return ts_ms
-        key = f"{start}:{url}"  # window_key, inlined: once per click
+        key = window_key(start, url)
         state = self._state(part, key, start, url)
         late = where is Route.LATE
         new = apply_click(state, offset, part.partition, late=late)

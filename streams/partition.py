@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.ports import Change
 from streams.windows import WindowRules, WindowState
 
 
@@ -46,7 +47,7 @@ class PartitionIndex:
     # The earliest start of an open window, or None when it must be looked up again (the set changed).
     _oldest_open_ms: int | None = None
 
-    def note_written(self, changes: list[tuple[str, Any]], cache_max: int) -> None:
+    def note_written(self, changes: list[Change], cache_max: int) -> None:
         """The batch's changes reached the table: its states move to the cache, deleted keys leave it."""
         if len(self.written) + len(self.pending) > cache_max:
             self.written.clear()

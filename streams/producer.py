@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaError, Message, Producer
 
-Headers = list[tuple[str, bytes]]
+from streams.ports import Headers
+
 REPORT_POLL_S = 0.001
 
 

@@ -20,9 +20,8 @@ from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 
 from clickmuncher.records import json_string
+from streams.ports import Change
 from streams.producer import BatchProducer, OutRecord
-
-Change = tuple[str, Any]  # (key, new value); None deletes the key
 
 
 def encode_key(key: str) -> bytes:
