@@ -122,10 +122,12 @@ def stop_children(children: list[Child]) -> None:
     """SIGTERM one by one in reverse start order: the gateway hands over its clicks first, the sink stops
     last, so what the others flushed on the way out is still written."""
     for child in reversed(children):
+        asked = time.monotonic()
         if child.process.poll() is None:
             child.process.send_signal(signal.SIGTERM)
         try:
-            child.process.wait(timeout=STOP_TIMEOUT_S)
+            code = child.process.wait(timeout=STOP_TIMEOUT_S)
+            print(f"up: {child.name} stopped (exit {code}) in {time.monotonic() - asked:.1f}s", flush=True)
         except subprocess.TimeoutExpired:
             print(f"up: {child.name} did not stop in {STOP_TIMEOUT_S:.0f}s; killing it", flush=True)
             child.process.kill()

@@ -94,4 +94,8 @@ def test_up_demo_counts_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Path, 
         code = up.wait(timeout=60)
     assert code == 0, log.read_text()[-3000:]
     assert "up: stopped" in log.read_text()
+    # Every service stopped on its own (none was killed), each with exit code 0.
+    assert "killing it" not in log.read_text(), log.read_text()[-3000:]
+    for service in ("gateway", "sink", "streams"):
+        assert f"up: {service} stopped (exit 0)" in log.read_text(), log.read_text()[-3000:]
     assert not [pid for pid in children if alive(pid)]
