@@ -155,10 +155,15 @@ def launch(libs: Path, data_dir: Path, record_to: Path | None = None) -> subproc
 
 
 def prepare(*, quiet: bool = False) -> Path:
-    """The jars (fetched once) and, recorded once beside them, the class archive; returns the jars' dir."""
+    """The jars (fetched once) and, recorded once beside them, the class archive; returns the jars' dir.
+
+    A JDK that cannot write one (a broker that answered left no archive) is noted in ``<archive>.none``, so
+    later starts do not try again; a recording broker that did not answer is simply tried at the next start.
+    """
     libs = ensure_jars(quiet=quiet)
     archive = jvm.archive_path(libs)
-    if archive.exists():
+    unsupported = archive.with_name(archive.name + ".none")
+    if archive.exists() or unsupported.exists():
         return libs
     if not quiet:
         print("kafka: recording a class archive for faster broker starts (once)", file=sys.stderr, flush=True)
@@ -170,11 +175,15 @@ def prepare(*, quiet: bool = False) -> Path:
         format_storage(libs, [data_dir], cluster_id())
         process = launch(libs, data_dir, record_to=partial)
         config = admin_config(KafkaSettings(bootstrap=f"127.0.0.1:{port}"))
-        with contextlib.suppress(BrokerError):  # no archive: every start is just slower
+        try:
             wait_ready({data_dir: process}, lambda: answers(config), START_TIMEOUT_S)
-            stop(data_dir)
+        except BrokerError:
+            return libs  # no archive this time: every start is just slower
+        stop(data_dir)
     if partial.exists():
         os.replace(partial, archive)
+    else:
+        unsupported.write_text("this JDK wrote no class archive; delete this file to try again\n")
     return libs
 
 
