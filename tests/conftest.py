@@ -9,6 +9,7 @@ run; it never skips.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -83,6 +84,7 @@ def kafka_cluster() -> Iterator[LocalCluster]:
         _unavailable("Kafka cluster", e)
     yield started
     started.stop()
+    shutil.rmtree(started.data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
