@@ -117,7 +117,7 @@ class Engine:
         the windows its persisted watermark closed that may not have been delivered before."""
         async with self.lock:
             for part in self._load(partitions):
-                if part.due_to_close(self.rules):
+                if part.due_to_close(self.rules) or part.reemit:
                     await self.committer.commit(part)
 
     async def stop(self) -> None:
@@ -146,8 +146,12 @@ class Engine:
         for start, url, state in windows:
             part = fresh[state.partition]
             part.handled_offset = max(part.handled_offset, state.last_offset)
-            # Windows the watermark closed beyond the emitted horizon stay open: the load emits them.
+            # Windows the watermark closed beyond the emitted horizon stay open: the load emits them. A
+            # released window whose keys are still there may hold a late revision never emitted (its
+            # deletion waits for that): emitted again too.
             part.add(start, url, closed=self.rules.closes_at(start) <= part.emitted_ms)
+            if self.rules.is_released(start, part.persisted_ms):
+                part.reemit[window_key(start, url)] = (start, url)
         for p, part in fresh.items():
             log.info(
                 "partition %d loaded: watermark_ms=%d emitted_ms=%d handled_offset=%d open=%d",
@@ -229,7 +233,7 @@ class Engine:
                     part.watermark_ms = ts_ms
                     if ts_ms >= part.boundary_ms:
                         part.last_offset = offset
-                        await self.committer.commit(part)
+                        await self.committer.commit(part, closing_only=True)
             self._note(part, tally)
             if len(part.held) >= BATCH_MAX:
                 await self.committer.commit(part)

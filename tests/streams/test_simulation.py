@@ -404,7 +404,8 @@ class StreamsWorld(RuleBasedStateMachine):
                     click = ClickEvent.decode(raw)
                     truth[(RULES.start_of(click.ts_ms), click.url)] += 1
         counted = {ident: window.clicks for ident, window in sink.items()}
-        assert counted == dict(truth)
+        wrong = sorted(set(counted.items()) ^ set(truth.items()))
+        assert not wrong, f"(window, count) counted or true, not both: {wrong}"
 
 
 def test_an_idle_close_holds_through_a_stop() -> None:
@@ -437,7 +438,34 @@ def test_late_clicks_after_an_idle_close_hold_through_a_kill() -> None:
     state.teardown()
 
 
+def test_released_windows_keep_their_clicks_known_as_handled() -> None:
+    """Found by the simulation in the first draft of the commit protocol: a stop persisted the watermark with
+    the offset of the last click it had seen since its restart, lower than the one the table proved, and
+    released the window whose state proved the rest; the next restart sent a counted click to clicks-late."""
+    state = StreamsWorld()
+    for name, args in [
+        ("click", (1, "fresh", 207, True)),
+        ("click", (1, "future", 309, True)),
+        ("rebalance", (1, True)),
+        ("sigterm", ("a", False)),
+        ("click", (1, "fresh", 158, True)),
+        ("tick", (5000,)),
+        ("tick", (2500,)),
+        ("tick", (1000,)),
+        ("take_over", ("b",)),
+        ("click", (1, "late", 249, True)),
+        ("kill", ("b", 0, True)),
+        ("tick", (1000,)),
+        ("kill", ("a", None, True)),
+        ("fetch", (1, 2)),
+        ("sigterm", ("a", True)),
+    ]:
+        getattr(state, name)(*args)
+        state.a_revision_never_has_two_counts()
+    state.teardown()
+
+
 TestStreamsWorld = StreamsWorld.TestCase
 TestStreamsWorld.settings = settings(
-    max_examples=1000, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=1500, stateful_step_count=80, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
