@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     gateway_queue_max_messages: int = Field(default=10_000, ge=1)
     gateway_linger_ms: int = Field(default=50, ge=0)
     gateway_drain_timeout_s: float = Field(default=5.0, ge=0)
+    # read side (SPEC §11): the compacted topic of open windows' live counts and how often the streams worker
+    # publishes it; the api's port, how long after its end a live window is kept while the database has no
+    # final row for it, and how many live entries the api holds at most (the oldest windows go first).
+    live_topic: str = "click-windows-live"
+    live_every_s: float = Field(default=5.0, gt=0)
+    api_port: int = Field(default=8090, ge=0, le=65535)
+    api_live_retention_s: int = Field(default=3600, ge=0)
+    api_live_max_entries: int = Field(default=1_000_000, ge=1)
 
     @field_validator("allowed_hosts", "trusted_proxies", mode="before")
     @classmethod
