@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from api.live import LiveWindow
-from api.queries import WindowRow
+from api.queries import WindowCount
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,15 +21,6 @@ class UrlCount:
     url: str
     clicks: int
     live: int
-
-
-@dataclass(frozen=True, slots=True)
-class WindowCount:
-    window_start_ms: int
-    window_end_ms: int
-    clicks: int
-    revision: int
-    final: bool
 
 
 def merge_top(
@@ -55,14 +46,14 @@ def merge_top(
     return merged[:limit]
 
 
-def merge_windows(rows: Sequence[WindowRow], live: Iterable[LiveWindow]) -> list[WindowCount]:
-    """The database's windows (final) and the live ones it does not hold, in time order."""
-    merged = [WindowCount(r.window_start_ms, r.window_end_ms, r.clicks, r.revision, True) for r in rows]
+def merge_windows(rows: Sequence[WindowCount], live: Iterable[LiveWindow]) -> list[WindowCount]:
+    """The database's windows (final, in time order) and the live ones it does not hold, in time order."""
     held = {r.window_start_ms for r in rows}
-    merged += [
+    extra = [
         WindowCount(w.window_start_ms, w.window_end_ms, w.clicks, w.revision, False)
         for w in live
         if w.window_start_ms not in held
     ]
-    merged.sort(key=lambda w: w.window_start_ms)
-    return merged
+    if not extra:
+        return list(rows)
+    return sorted([*rows, *extra], key=lambda w: w.window_start_ms)

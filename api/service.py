@@ -14,7 +14,8 @@ import sqlalchemy as sa
 
 from api import queries
 from api.live import LiveCounts
-from api.merge import UrlCount, WindowCount, merge_top, merge_windows
+from api.merge import UrlCount, merge_top, merge_windows
+from api.queries import WindowCount
 
 MAX_WINDOWS = 10_000  # per /api/windows answer: a wider range is refused, not truncated
 
@@ -38,9 +39,12 @@ class ReadService:
         """URLs by clicks in windows starting in ``[since_ms, until_ms)``; live counts unless ``final``."""
         live = [] if final else self.live.in_range(since_ms, until_ms)
         with self.engine.connect() as conn, conn.begin():
-            db_top = queries.top_urls(conn, since_ms, until_ms, limit)
             if not live:
-                return [UrlCount(url, n, 0) for url, n in db_top]
+                return [UrlCount(url, n, 0) for url, n in queries.top_urls(conn, since_ms, until_ms, limit)]
+            if conn.dialect.name == "postgresql":
+                rows = queries.top_with_live(conn, since_ms, until_ms, limit, live)
+                return [UrlCount(url, n, part) for url, n, part in rows]
+            db_top = queries.top_urls(conn, since_ms, until_ms, limit)
             done = queries.final_keys(conn, (w.key for w in live))
             open_live = [w for w in live if w.key not in done]
             ranked = dict(db_top)

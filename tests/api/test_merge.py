@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from api.live import LiveWindow
 from api.merge import UrlCount, merge_top, merge_windows
-from api.queries import WindowRow
+from api.queries import WindowCount
 
 URLS = [f"https://example.com/{c}" for c in "abcdef"]
 
@@ -37,7 +37,7 @@ def test_merge_top_is_the_top_of_the_full_sums(
 
 
 def test_a_final_window_wins_over_its_live_entry() -> None:
-    rows = [WindowRow(0, 60_000, 10, 1), WindowRow(60_000, 120_000, 4, 0)]
+    rows = [WindowCount(0, 60_000, 10, 1, True), WindowCount(60_000, 120_000, 4, 0, True)]
     live = [LiveWindow("u", 60_000, 120_000, 99, 0), LiveWindow("u", 120_000, 180_000, 3, 0)]
     merged = merge_windows(rows, live)
     assert [(w.window_start_ms, w.clicks, w.final) for w in merged] == [
