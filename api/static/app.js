@@ -68,7 +68,7 @@
   function timeLabel(ms, spanMs) {
     const at = new Date(ms);
     const hm = at.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
-    if (spanMs <= 86400000) {
+    if (spanMs < 86400000) {
       return hm;
     }
     return `${at.toLocaleDateString("en-GB", { weekday: "short", day: "numeric" })} ${hm}`;
@@ -99,17 +99,15 @@
       root.append(svg("line", { x1: c.left, x2: c.width - c.right, y1: y(value), y2: y(value), class: "grid" }));
       root.append(svg("text", { x: c.left - 6, y: y(value) + 4, class: "axis y" }, number(value)));
     }
-    for (let i = 0; i <= 4; i += 1) {
-      const ms = sinceMs + ((untilMs - sinceMs) * i) / 4;
-      const anchor = i === 0 ? "start" : i === 4 ? "end" : "middle";
+    const xTicks = $("chart").clientWidth < 560 ? 2 : 4; // a phone's labels are drawn larger: fewer fit
+    for (let i = 0; i <= xTicks; i += 1) {
+      const ms = sinceMs + ((untilMs - sinceMs) * i) / xTicks;
+      const anchor = i === 0 ? "start" : i === xTicks ? "end" : "middle";
       root.append(svg("text", { x: x(ms), y: c.height - 10, class: "axis x", "text-anchor": anchor },
         timeLabel(ms, untilMs - sinceMs)));
     }
-    const points = windows.map((w) => {
-      const startMs = Date.parse(w.window_start);
-      const endMs = Date.parse(w.window_end);
-      return { w, cx: x((startMs + endMs) / 2), cy: y(w.clicks) };
-    });
+    // A point at its window's start: the open window's start is in the range, its middle may not be.
+    const points = windows.map((w) => ({ w, cx: x(Date.parse(w.window_start)), cy: y(w.clicks) }));
     if (points.length > 1) {
       const d = points.map((p, i) => `${i ? "L" : "M"}${p.cx.toFixed(1)},${p.cy.toFixed(1)}`).join(" ");
       root.append(svg("path", { d, class: "line" }));
@@ -120,8 +118,10 @@
         class: p.w.final ? "point final" : "point live",
         "data-window-start": p.w.window_start, "data-clicks": p.w.clicks,
       });
-      const when = new Date(p.w.window_start).toLocaleString("en-GB");
-      dot.append(svg("title", {}, `${when}: ${number(p.w.clicks)} clicks${p.w.final ? "" : " (live)"}`));
+      const from = new Date(p.w.window_start).toLocaleString("en-GB");
+      const to = new Date(p.w.window_end).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
+      const label = `${from}–${to}: ${number(p.w.clicks)} clicks${p.w.final ? "" : " so far (live)"}`;
+      dot.append(svg("title", {}, label));
       root.append(dot);
     }
     if (!points.length) {

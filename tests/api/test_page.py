@@ -22,18 +22,17 @@ from typing import Any
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 from clickmuncher.kafka.broker import free_port
 from sinks.schema import upgrade
+from tests.api.browser import chromium, missing
 from tests.api.helpers import WINDOW_MS, closed, db_sum, live_value, produce_live, seed
 from tests.conftest import IN_CI
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 LIVE_EVERY_S = 1.0
 A, B, C = (
     "https://example.com/",
@@ -112,27 +111,13 @@ def wait_until(check: Any, timeout_s: float, explain: Any) -> None:
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        message = f"{', '.join(missing)} missing (apt-get install chromium chromium-driver)"
+    absent = missing()
+    if absent:
+        message = f"{', '.join(absent)} missing (apt-get install chromium chromium-driver)"
         if IN_CI:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,900",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    driver = chromium()
     try:
         yield driver
     finally:
