@@ -19,6 +19,7 @@ from aiohttp import web
 
 from api import page
 from api.db import make_read_engine
+from api.encode import windows_json
 from api.live import LiveCounts
 from api.metrics import ApiMetrics
 from api.params import BadRequest, top_query, totals_query, windows_query
@@ -158,36 +159,8 @@ async def top(request: web.Request) -> web.Response:
 async def windows(request: web.Request) -> web.Response:
     query = windows_query(request.query, now_ms())
     rows = await _blocking(request.app, request.app[SERVICE].windows, query.url, query.from_ms, query.to_ms)
-    iso = _iso_memo()
-    body = [
-        {
-            "window_start": iso(w.window_start_ms),
-            "window_end": iso(w.window_end_ms),
-            "clicks": w.clicks,
-            "revision": w.revision,
-            "final": w.final,
-        }
-        for w in rows
-    ]
-    return _json(
-        {"url": query.url, "from": iso_utc(query.from_ms), "to": iso_utc(query.to_ms), "windows": body}
-    )
-
-
-def _iso_memo() -> Callable[[int], str]:
-    """``iso_utc`` for the thousands of times of one answer: each formatted once (a window's end is the
-    next one's start), whole seconds through ``time.strftime`` (half the cost)."""
-    memo: dict[int, str] = {}
-
-    def iso(ms: int) -> str:
-        text = memo.get(ms)
-        if text is None:
-            whole = ms % 1000 == 0
-            text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000)) if whole else iso_utc(ms)
-            memo[ms] = text
-        return text
-
-    return iso
+    body = windows_json(query.url, query.from_ms, query.to_ms, rows)
+    return web.Response(body=body, content_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 async def totals(request: web.Request) -> web.Response:

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from confluent_kafka import Producer
 
 from api import queries
+from api.live import LiveWindow
 from bench.api.load import Shape, copy_rows, url_of
 from bench.common import address, bootstrap_or_local, record_summary
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
@@ -73,13 +74,19 @@ def api_process(env: dict[str, str], port: int) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+def live_windows(shape: Shape, count: int) -> list[ClickWindow]:
+    """Live counts for the open window: the ``count`` most popular URLs."""
+    start = shape.end_ms
+    return [
+        ClickWindow(url_of(i), start, start + shape.window_ms, 1 + (count - i) % 97, 0) for i in range(count)
+    ]
+
+
 def produce_live(bootstrap: str, topic: str, shape: Shape, count: int) -> None:
-    """Live counts for the open window: the ``count`` most popular URLs, as the streams worker publishes."""
+    """The live counts on the live topic, as the streams worker publishes them."""
     ensure_topics(bootstrap, {topic: COMPACTED}, 8)
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 20})
-    start = shape.end_ms
-    for i in range(count):
-        window = ClickWindow(url_of(i), start, start + shape.window_ms, 1 + (count - i) % 97, 0)
+    for window in live_windows(shape, count):
         body = {**window.to_json(), "final": False}
         producer.produce(topic, key=window.key(), value=json.dumps(body).encode())
     assert producer.flush(60) == 0
@@ -237,6 +244,15 @@ def measure(client: Client, engine: sa.Engine, shape: Shape, args: argparse.Name
         f"windows a month {sql_alone_ms(engine, windows_query):.1f} ms"
     )
     print("\nEXPLAIN ANALYZE /api/top, a day:\n" + explain(engine, top_query))
+    live = [
+        LiveWindow(w.url, w.window_start_ms, w.window_end_ms, w.clicks, w.revision)
+        for w in live_windows(shape, args.live)
+    ]
+    live_query = queries.top_with_live_query(end_ms - DAY_MS, end_ms + shape.window_ms, 10, live)
+    print(
+        f"\nEXPLAIN ANALYZE /api/top, the last 24 h with {args.live} live counts:\n"
+        + explain(engine, live_query)
+    )
     print("\nEXPLAIN ANALYZE /api/windows, the top URL over a month:\n" + explain(engine, windows_query))
     report(results)
     without_index(engine, top_query)

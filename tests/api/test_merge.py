@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from api.encode import windows_json
 from api.live import LiveWindow
 from api.merge import UrlCount, merge_top, merge_windows
 from api.queries import WindowCount
+from clickmuncher.records import iso_utc
 
 URLS = [f"https://example.com/{c}" for c in "abcdef"]
 
@@ -45,3 +49,28 @@ def test_a_final_window_wins_over_its_live_entry() -> None:
         (60_000, 4, True),
         (120_000, 3, False),
     ]
+
+
+def test_the_windows_json_is_what_json_dumps_would_write() -> None:
+    rows = [
+        WindowCount(1_790_000_000_000 + i * 60_000, 1_790_000_060_000 + i * 60_000, i, 1, i < 2)
+        for i in range(3)
+    ]
+    rows.append(WindowCount(1_790_000_000_123, 1_790_000_000_456, 7, 0, False))
+    url = 'https://example.com/a?q="x"&y=%7E'
+    parsed = json.loads(windows_json(url, 0, 1_790_000_500_000, rows))
+    assert parsed == {
+        "url": url,
+        "from": iso_utc(0),
+        "to": iso_utc(1_790_000_500_000),
+        "windows": [
+            {
+                "window_start": iso_utc(w.window_start_ms),
+                "window_end": iso_utc(w.window_end_ms),
+                "clicks": w.clicks,
+                "revision": w.revision,
+                "final": w.final,
+            }
+            for w in rows
+        ],
+    }
