@@ -6,9 +6,10 @@ with 1,000,000 window rows in PostgreSQL and live counts on the live topic.
 
 Without --database-url it starts a throwaway PostgreSQL cluster, without --bootstrap a local broker. Loads the
 rows with COPY (bench/api/load.py), starts ``python -m api``, produces ``--live`` live counts for the open
-window and waits until the api holds them, then times each request sequentially on one keep-alive
-connection (after a warm-up) and prints p50/p90/p99/max, the same SQL timed alone, and the EXPLAIN ANALYZE
-plans; last, the plan and time of the top query with the index of migration r0001 only.
+window and waits until the api holds them, then times the requests one at a time on one keep-alive
+connection, the cases in turn round after round (after a warm-up), and prints p50/p90/p99/max, the same SQL
+timed alone, and the EXPLAIN ANALYZE plans; last, the plan and time of the top query with the index of
+migration r0001 only.
 """
 
 from __future__ import annotations
@@ -133,10 +134,19 @@ def percentiles(times_ms: list[float]) -> dict[str, float]:
     return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": ordered[-1]}
 
 
-def timed(requests: int, make_path: Callable[[int], str], client: Client) -> dict[str, float]:
+def timed(
+    requests: int, cases: dict[str, Callable[[int], str]], client: Client
+) -> dict[str, dict[str, float]]:
+    """Each case ``requests`` times, one after the other, round after round (so a burst of load on this
+    shared machine hits every case alike), after 10 rounds of warm-up."""
     for i in range(10):
-        client.get(make_path(i))
-    return percentiles([client.get(make_path(i))[0] for i in range(requests)])
+        for make_path in cases.values():
+            client.get(make_path(i))
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for i in range(requests):
+        for name, make_path in cases.items():
+            times[name].append(client.get(make_path(i))[0])
+    return {name: percentiles(values) for name, values in times.items()}
 
 
 def sql_alone_ms(engine: sa.Engine, query: sa.Select[tuple[object, ...]], runs: int = 30) -> float:
@@ -230,11 +240,13 @@ def measure(client: Client, engine: sa.Engine, shape: Shape, args: argparse.Name
         ),
         "/api/totals": lambda i: f"/api/totals?url={popular[i]}",
     }
-    results = {name: timed(args.requests, path, client) for name, path in cases.items()}
-    title = f"request ({args.requests} each, sequential)"
+    load_before = os.getloadavg()[0]
+    results = timed(args.requests, cases, client)
+    title = f"request ({args.requests} each, one at a time)"
     print(f"\n{title:<44} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7}  ms")
     for name, figures in results.items():
         print(f"{name:<44} " + " ".join(f"{figures[k]:>7.1f}" for k in ("p50", "p90", "p99", "max")))
+    print(f"machine load average (1 min) before and after: {load_before:.1f}, {os.getloadavg()[0]:.1f}")
 
     day = past_day[0]
     top_query = queries.top_urls_query(day, day + DAY_MS, 10)
