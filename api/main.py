@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 from aiohttp import web
@@ -53,7 +54,8 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         try:
             await site.start()
         except OSError as e:
-            raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}") from e
+            reason = os.strerror(e.errno) if e.errno else str(e)
+            raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from e
         log.info("api listening: the page at http://%s:%d/", host, port)
         await stop.wait()
         log.info("api stopping: finishing requests, closing the live reader")
