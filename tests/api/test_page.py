@@ -180,15 +180,13 @@ def test_the_page_shows_the_counts_and_follows_them_live(
     assert points(browser)[-1][1], "B's open window is drawn as live"
 
     # Without a reload: a closed window written by the sink, then a new live count on the topic.
-    began = time.monotonic()
     seed(db_url, [closed(B, 30, 14, t0_ms=api.t0)])
-    limit_s = LIVE_EVERY_S + 5
+    limit_s = LIVE_EVERY_S + 5  # what the page promises: a publication period, then a few seconds
     WebDriverWait(browser, limit_s).until(lambda d: points(d) and not points(d)[-1][1])
     assert len(points(browser)) == 21
     fresh = closed(NEW, 30, 5000, t0_ms=api.t0)
     produce_live(kafka_bootstrap, api.topic, [(fresh.key(), live_value(fresh))])
     WebDriverWait(browser, limit_s).until(lambda d: table(d) and table(d)[0] == (NEW, 5000, 5000))
-    assert time.monotonic() - began < 2 * limit_s
 
     browser.save_screenshot(str(tmp_path / "page.png"))
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
