@@ -71,7 +71,7 @@ async def _resources_ctx(app: web.Application) -> AsyncIterator[None]:
     pruner.cancel()
     await asyncio.gather(pruner, return_exceptions=True)
     await asyncio.to_thread(app[READER].stop)
-    app[EXECUTOR].shutdown(wait=True)
+    await asyncio.to_thread(app[EXECUTOR].shutdown, True)
     engine.dispose()
 
 
