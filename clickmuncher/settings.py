@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     gateway_drain_timeout_s: float = Field(default=5.0, ge=0)
     # Kafka security and the replication of the topics the project creates (SPEC §10). Every Kafka client is
     # built from `settings.kafka` (clickmuncher/kafka/config.py), which checks these fields together; unset
-    # replication settings mean the cluster's defaults. `live_topic` is SPEC §11's live-counts topic.
+    # replication settings mean the cluster's defaults.
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
@@ -78,7 +78,14 @@ class Settings(BaseSettings):
     kafka_ssl_key_file: Path | None = None
     replication_factor: int | None = Field(default=None, ge=1)
     min_insync_replicas: int | None = Field(default=None, ge=1)
+    # read side (SPEC §11): the compacted topic of open windows' live counts and how often the streams worker
+    # publishes it; the api's port, how long after its end a live window is kept while the database has no
+    # final row for it, and how many live entries the api holds at most (the oldest windows go first).
     live_topic: str = "click-windows-live"
+    live_every_s: float = Field(default=5.0, gt=0)
+    api_port: int = Field(default=8090, ge=0, le=65535)
+    api_live_retention_s: int = Field(default=3600, ge=0)
+    api_live_max_entries: int = Field(default=1_000_000, ge=1)
 
     @model_validator(mode="after")
     def _kafka_settings_valid(self) -> Settings:
