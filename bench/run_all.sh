@@ -9,6 +9,7 @@ summary="$(mktemp)"
 export CLICKMUNCHER_BENCH_SUMMARY="$summary"
 echo "== bench/gateway"; "$py" -m bench.gateway.run
 echo "== bench/streams"; "$py" -m bench.streams.run
+echo "== bench/streams poison"; "$py" -m bench.streams.poison
 echo "== bench/sink"; "$py" -m bench.sink.run
 echo "== bench/memory"; "$py" -m bench.memory.run
 echo "== bench/api"; "$py" -m bench.api.run

@@ -110,6 +110,12 @@ def encode_window(url: str, start_ms: int, end_ms: int, clicks: int, revision: i
     )
 
 
+def encode_live_window(url: str, start_ms: int, end_ms: int, clicks: int, revision: int) -> bytes:
+    """A live count of an open window (``click-windows-live``, SPEC §11): the ClickWindow bytes plus
+    ``"final": false``."""
+    return encode_window(url, start_ms, end_ms, clicks, revision)[:-1] + b', "final": false}'
+
+
 def json_string(text: str) -> bytes:
     """``json.dumps(text).encode()``: the standard library's own C escaper, without the encoder around it."""
     return encode_basestring_ascii(text).encode()

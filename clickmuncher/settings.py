@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     # publishes it; the api's port, how long after its end a live window is kept while the database has no
     # final row for it, and how many live entries the api holds at most (the oldest windows go first).
     live_topic: str = "click-windows-live"
-    live_every_s: float = Field(default=5.0, gt=0)
+    live_every_s: float = Field(default=5.0, ge=0)  # 0: the streams worker publishes no live counts
     api_port: int = Field(default=8090, ge=0, le=65535)
     api_live_retention_s: int = Field(default=3600, ge=0)
     api_live_max_entries: int = Field(default=1_000_000, ge=1)

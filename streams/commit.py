@@ -30,8 +30,10 @@ class Committer:
         ack: Ack,
         metrics: StreamsMetrics,
         stats: RunStats,
+        live: bool = False,
     ) -> None:
         self.rules = rules
+        self.live = live
         self.table = table
         self.outputs = outputs
         self.ack = ack
@@ -116,6 +118,8 @@ class Committer:
     ) -> None:
         self.metrics.changelog_writes.inc(len(changes))
         self.stats.changelog_writes += len(changes)
+        if self.live:
+            part.live_changed.update(states)
         part.note_written(states, changes, STATE_CACHE_MAX)
 
     async def _emit_closed(self, part: PartitionIndex) -> None:

@@ -42,6 +42,7 @@ def ensure_streams_topics(settings: Settings) -> list[str]:
         settings.windows_topic: COMPACTED,
         settings.clicks_dead_topic: {},
         settings.clicks_late_topic: {},
+        settings.live_topic: COMPACTED,
     }
     return ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
 

@@ -48,6 +48,8 @@ class PartitionIndex:
     # keys whose pending state carries a revision never emitted yet (more late clicks join it). Then the
     # dead letters and too-late clicks the batch must deliver before its write.
     reemit: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # States written since the last live publication (only kept when live counts are published).
+    live_changed: dict[str, WindowState] = field(default_factory=dict)
     revised: set[str] = field(default_factory=set)
     outbox: list[Output] = field(default_factory=list)
     batch_started_mono: float = 0.0

@@ -164,3 +164,15 @@ def latest_revisions(bootstrap: str, topic: str) -> Counter[WindowKey]:
     for _, record in latest.values():
         counts[(str(record["url"]), int(record["window_start_ms"]))] = int(record["clicks"])
     return counts
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """Records on a topic (the sum of its partitions' end offsets; 0 if it does not exist)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"size-{topic}"})
+    try:
+        meta = consumer.list_topics(topic, timeout=30).topics.get(topic)
+        partitions = meta.partitions if meta is not None and meta.error is None else {}
+        ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions]
+        return sum(ends)
+    finally:
+        consumer.close()

@@ -15,6 +15,7 @@ throughout, no revision of a window is ever emitted with two different counts.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class Broker:
     clicks: dict[int, list[bytes]] = field(default_factory=lambda: {p: [] for p in PARTITIONS})
     changelog: dict[int, dict[str, Any]] = field(default_factory=lambda: {p: {} for p in PARTITIONS})
     outputs: list[tuple[str, bytes]] = field(default_factory=list)
+    live: list[bytes] = field(default_factory=list)
     committed: dict[int, int] = field(default_factory=dict)
 
     def timestamp(self, partition: int, offset: int) -> int:
@@ -105,6 +107,9 @@ class Process:
         through, self.crash_after = records[: self.crash_after], None
         return through, True
 
+    def publish_live(self, outputs: list[Output]) -> None:
+        self.broker.live.extend(value for _topic, _key, value, _headers in outputs)
+
     def ack(self, events: list[tuple[int, int]]) -> None:
         for partition, offset in events:
             assert offset == self.acked.get(partition, -1) + 1 or offset <= self.acked.get(partition, -1)
@@ -131,7 +136,16 @@ class Process:
     def start(self) -> None:
         hooks = _Hooks(self)
         self.engine = Engine(
-            RULES, TOPICS, self, self.deliver, StreamsMetrics(), self.ack, idle_s=0, consumer=hooks
+            RULES,
+            TOPICS,
+            self,
+            self.deliver,
+            StreamsMetrics(),
+            self.ack,
+            idle_s=0,
+            consumer=hooks,
+            live=self.publish_live,
+            live_every_s=0,
         )
         self.owned = set()
         self.position = {}
@@ -352,6 +366,7 @@ class StreamsWorld(RuleBasedStateMachine):
             self.broker.changelog[p] = {floor_key(p): from_ms}
             self.broker.committed[p] = 0
         self.epoch_start = len(self.broker.outputs)
+        self.broker.live = []
         self.revisions = {}
         self.unowned = set(PARTITIONS)
         self.start_worker("a")
@@ -406,6 +421,9 @@ class StreamsWorld(RuleBasedStateMachine):
         counted = {ident: window.clicks for ident, window in sink.items()}
         wrong = sorted(set(counted.items()) ^ set(truth.items()))
         assert not wrong, f"(window, count) counted or true, not both: {wrong}"
+        for value in self.broker.live:  # live counts never run ahead of the truth
+            live = json.loads(value)
+            assert live["final"] is False and live["clicks"] <= truth[(live["window_start_ms"], live["url"])]
 
 
 def test_an_idle_close_holds_through_a_stop() -> None:
