@@ -21,12 +21,14 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from clickmuncher.kafka.admin import ensure_topics
 from clickmuncher.records import ClickEvent
 from clickmuncher.settings import Settings
-from gateway.metrics import Metrics
-from gateway.spool import Spool, claimed, remove_orphans, replay_segment, segments
+from gateway.metrics import LOSS_REASONS, Metrics
+from gateway.ratelimit import RateLimitedLog
+from gateway.spool import Spool, SpoolFull, claimed, prepare, remove_orphans, replay_segment, segments
 
 log = logging.getLogger("gateway.clicks")
 PUMP_POLL_S = 0.1
 REPLAY_EVERY_S = 0.5
+SCAN_EVERY_S = 1.0  # the spool's gauges and the usage its size cap checks
 TOPIC_RETRY_S = 2.0
 IN_FLIGHT_GRACE_S = 1.0  # at shutdown, for requests already sent to a broker to be answered
 
@@ -56,12 +58,16 @@ class ClickSink:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.spool = Spool(settings.state_dir / "spool")
+        self.spool = Spool(settings.state_dir / "spool", settings.gateway_spool_max_bytes)
         self._producer: Producer | None = None
         self._lock = threading.Lock()
         self._spooling = False
         self._ready = False
         self._fatal = False
+        self._spool_failure: str | None = None  # why the last click that needed the spool could not go there
+        self._log_lost = RateLimitedLog(log, logging.ERROR)
+        self._loss_reason = "spool_unwritable"
+        self._oldest_ts_ms: int | None = None  # the oldest spooled click, as of the last scan
         self._stopping = threading.Event()
         self._replay_until = math.inf  # monotonic time after which a replay gives up
         self._accepted = 0  # clicks the producer took (produce() returned)
@@ -76,8 +82,27 @@ class ClickSink:
 
     @property
     def healthy(self) -> bool:
-        """False after a fatal producer error: the process should be restarted (its spool is kept)."""
-        return not self._fatal
+        """False after a fatal producer error (restart the process; its spool is kept), and while clicks
+        need the spool and it cannot take them (they are being lost)."""
+        return not self._fatal and self._spool_failure is None
+
+    @property
+    def problem(self) -> str:
+        """Why the sink is not healthy ("" when it is)."""
+        if self._fatal:
+            return "kafka producer failed fatally; restart the gateway"
+        return f"clicks are being lost: {self._spool_failure}" if self._spool_failure else ""
+
+    @property
+    def lost(self) -> int:
+        """Clicks that got a redirect but were neither produced nor spooled."""
+        sample = self.metrics.registry.get_sample_value
+        name = "clickmuncher_gateway_clicks_lost_total"
+        return int(sum(sample(name, {"reason": reason}) or 0 for reason in LOSS_REASONS))
+
+    def _oldest_age_s(self) -> float:
+        oldest = self._oldest_ts_ms
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
 
     @property
     def producer(self) -> Producer:
@@ -85,10 +110,15 @@ class ClickSink:
         return self._producer
 
     def start(self) -> None:
+        """Raises :class:`ConfigError` when the spool directory cannot be written."""
+        prepare(self.spool.directory)
         config = producer_config(self.settings)
         config.update(error_cb=self._on_error, stats_cb=self._on_stats, on_delivery=self._on_delivery)
         self._producer = Producer(config)
         self.metrics.queue_length.set_function(lambda: len(self.producer))
+        self.metrics.spool_max_bytes.set(self.spool.max_bytes)
+        self.metrics.spool_oldest_age.set_function(self._oldest_age_s)
+        self._scan_spool()
         remove_orphans(self.spool.directory)
         for name, target in (("pump", self._pump), ("topics", self._ensure_topic)):
             thread = threading.Thread(target=target, name=f"gateway-{name}", daemon=True)
@@ -105,7 +135,12 @@ class ClickSink:
                 except (BufferError, KafkaException) as e:
                     log.warning("producer refused a click (%s); spooling until it takes them again", e)
                     self._spooling = True
-            self._to_spool(event)
+            if self._to_spool(event):
+                return
+            try:  # the spool cannot take it: the producer, even out of order, rather than a lost click
+                self._produce(event)
+            except (BufferError, KafkaException):
+                self._lose(event)
 
     def _produce(self, event: ClickEvent) -> None:
         # Positional (topic, value, key, partition -1: the partitioner's choice, callback and on_delivery
@@ -127,15 +162,32 @@ class ClickSink:
             self._delivered = delivered
             self._set_ready(True)
 
-    def _to_spool(self, event: ClickEvent) -> None:
+    def _to_spool(self, event: ClickEvent) -> bool:
+        """Appends ``event`` to the spool; False (and :attr:`healthy` False) when the spool refuses it."""
         try:
             self.spool.append([event])
+        except SpoolFull as e:
+            self._spool_failed("spool_full", f"the spool is full ({e}); CLICKMUNCHER_GATEWAY_SPOOL_MAX_BYTES")
+            return False
         except OSError as e:
-            # Nowhere left to keep it; the redirect still succeeds (SPEC §1), the loss is counted.
-            self.metrics.lost.inc()
-            log.error("click lost, the spool cannot be written (%s): %s", e, event.url)
-            return
+            self._spool_failed("spool_unwritable", f"the spool cannot be written ({e})")
+            return False
+        if self._spool_failure is not None:
+            log.warning("the spool takes clicks again")
+            self._spool_failure = None
         self.metrics.spooled.inc()
+        return True
+
+    def _spool_failed(self, reason: str, detail: str) -> None:
+        if self._spool_failure is None:
+            log.error("%s: clicks are lost until it takes them again; /healthz answers 503", detail)
+        self._spool_failure = detail
+        self._loss_reason = reason
+
+    def _lose(self, event: ClickEvent) -> None:
+        # Nowhere left to keep it; the redirect still succeeds (SPEC §1), the loss is counted and shown.
+        self.metrics.lost.labels(self._loss_reason).inc()
+        self._log_lost("click lost (%s): %s", self._spool_failure, event.url)
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
@@ -149,7 +201,9 @@ class ClickSink:
             return
         with self._lock:
             self._spooling = True
-            self._to_spool(ClickEvent.decode(value))
+            event = ClickEvent.decode(value)
+            if not self._to_spool(event):
+                self._lose(event)
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
@@ -173,13 +227,26 @@ class ClickSink:
 
     def _pump(self) -> None:
         """Serves delivery reports; while Kafka is reachable, hands spooled clicks back to the producer."""
-        last_replay = 0.0
+        last_replay = last_scan = 0.0
         while not self._stopping.is_set():
             self.producer.poll(PUMP_POLL_S)
             self._count_delivered()
             if self._ready and time.monotonic() - last_replay >= REPLAY_EVERY_S:
                 self._replay()
                 last_replay = time.monotonic()
+            if time.monotonic() - last_scan >= SCAN_EVERY_S:
+                self._scan_spool()
+                last_scan = time.monotonic()
+
+    def _scan_spool(self) -> None:
+        try:
+            stats = self.spool.refresh()
+        except OSError as e:
+            log.warning("spool: cannot scan %s (%s)", self.spool.directory, e)
+            return
+        self.metrics.spool_bytes.set(stats.bytes)
+        self.metrics.spool_segments.set(stats.segments)
+        self._oldest_ts_ms = stats.oldest_ts_ms
 
     def _replay(self) -> None:
         with self._lock:
@@ -195,6 +262,7 @@ class ClickSink:
             if drained and self.spool.active_bytes() == 0 and self._spooling:
                 log.info("spool drained; clicks go straight to the producer again")
                 self._spooling = False
+                self._spool_failure = None  # not needed any more
 
     def _hand_over(self, event: ClickEvent) -> bool:
         """Produces a spooled click, waiting for room while Kafka is reachable; False: give up for now."""
@@ -255,10 +323,10 @@ class ClickSink:
 
     def _log_summary(self) -> None:
         sample = self.metrics.registry.get_sample_value
-        log.info(
-            "clicks closed: produced=%d spooled=%d replayed=%d delivery_failures=%d",
-            *(
-                int(sample(f"clickmuncher_gateway_{name}_total") or 0)
-                for name in ("clicks_produced", "clicks_spooled", "clicks_replayed", "delivery_failures")
-            ),
+        names = ("clicks_produced", "clicks_spooled", "clicks_replayed", "delivery_failures")
+        log.log(
+            logging.ERROR if self.lost else logging.INFO,
+            "clicks closed: produced=%d spooled=%d replayed=%d delivery_failures=%d lost=%d",
+            *(int(sample(f"clickmuncher_gateway_{name}_total") or 0) for name in names),
+            self.lost,
         )

@@ -1,0 +1,43 @@
+"""What the benchmark's stand-in servers share: a bound socket and ``--workers N`` processes on one port."""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import signal
+import socket
+from collections.abc import Callable
+from types import FrameType
+
+
+def bound_socket(port: int, reuse_port: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+def main(serve: Callable[[int, bool], None]) -> None:
+    """``--port P [--workers N]``: ``serve(port, reuse_port)`` in this process, or in N processes."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    if args.workers == 1:
+        serve(args.port, False)
+        return
+    processes = [multiprocessing.Process(target=serve, args=(args.port, True)) for _ in range(args.workers)]
+
+    def stop_all(signum: int, frame: FrameType | None) -> None:
+        # Passed on, as `clickmuncher gateway --workers N` does: orphaned servers would keep running.
+        for process in processes:
+            process.terminate()
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()

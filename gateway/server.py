@@ -1,0 +1,167 @@
+"""The HTTP server: aiohttp's low-level server with the limits a public endpoint needs.
+
+aiohttp alone gives an idle keep-alive connection an hour, a request head as long as it likes to arrive, no
+cap on connections, and logs a traceback at ERROR for each malformed request. Here:
+
+- a request head must be complete within ``CLICKMUNCHER_GATEWAY_HEADER_TIMEOUT_S`` of its first byte (of the
+  connection's opening for the first one), or the connection is closed (slowloris);
+- an idle keep-alive connection is closed after ``CLICKMUNCHER_GATEWAY_KEEPALIVE_TIMEOUT_S``;
+- past ``CLICKMUNCHER_GATEWAY_MAX_CONNECTIONS`` open connections, a new one is closed at once;
+- a malformed request is answered 400 and counted, with one DEBUG line;
+- every response's status and latency are counted (:class:`~gateway.metrics.HttpTally`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_protocol import RequestHandler
+
+from clickmuncher.settings import ConfigError, Settings
+from gateway.metrics import HttpTally
+from gateway.ratelimit import RateLimitedLog
+
+log = logging.getLogger("gateway.http")
+SHUTDOWN_TIMEOUT_S = 10.0
+HEAD_END = b"\r\n\r\n"
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+class GatewayServer(web.Server):
+    """Makes a :class:`GatewayProtocol` per connection and keeps the limits they share."""
+
+    def __init__(self, handler: Handler, tally: HttpTally, settings: Settings, **kwargs: Any) -> None:
+        kwargs.update(
+            keepalive_timeout=settings.gateway_keepalive_timeout_s,
+            access_log_class=_latency_recorder(tally),
+            access_log=logging.getLogger("gateway.access"),  # never written: the recorder only counts
+        )
+        super().__init__(handler, **kwargs)
+        self.tally = tally
+        self.header_timeout_s = settings.gateway_header_timeout_s
+        self.max_connections = settings.gateway_max_connections
+        self.log_refused = RateLimitedLog(log, logging.WARNING)
+        self.loop = asyncio.get_running_loop()
+        self._protocol_kwargs = kwargs
+
+    def __call__(self) -> RequestHandler:
+        return GatewayProtocol(self, loop=self.loop, **self._protocol_kwargs)
+
+
+class GatewayProtocol(RequestHandler):
+    """One connection: aiohttp's handler plus the head timeout, the connection cap and quiet 400s."""
+
+    def __init__(self, server: GatewayServer, **kwargs: Any) -> None:
+        super().__init__(server, **kwargs)
+        self._server = server
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._tail = b""  # the last bytes seen, in case a head's end is split across reads
+        self._counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        server = self._server
+        tally = server.tally
+        super().connection_made(transport)
+        if tally.connections_open >= server.max_connections:
+            tally.connections_refused += 1
+            server.log_refused("%d connections open, the cap: refusing new ones", tally.connections_open)
+            self.force_close()
+            return
+        tally.connections_open += 1
+        self._counted = True
+        self._arm()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._counted:
+            self._server.tally.connections_open -= 1
+            self._counted = False
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._tail + data
+        end = buffer.rfind(HEAD_END)
+        if end < 0:
+            if self._head_timer is None:  # the first bytes of a new request on an idle connection
+                self._arm()
+            self._tail = buffer[-3:]
+        else:
+            rest = buffer[end + len(HEAD_END) :]
+            if rest:  # a pipelined request's head has begun
+                self._disarm()
+                self._arm()
+            else:
+                self._disarm()
+            self._tail = rest[-3:]
+        super().data_received(data)
+
+    def _arm(self) -> None:
+        if self._head_timer is None:
+            server = self._server
+            self._head_timer = server.loop.call_later(server.header_timeout_s, self._head_timed_out)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        self._server.tally.header_timeouts += 1
+        log.debug("closing a connection from %s: no complete request head in time", self.peername)
+        self.force_close()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status >= 500:  # our own bug: aiohttp's traceback at ERROR is what it deserves
+            return super().handle_error(request, status, exc, message)
+        self._server.tally.malformed += 1
+        reason = " ".join((message or str(exc or "?")).split())[:200]  # one line, whatever the client sent
+        log.debug("malformed request from %s: %s", request.remote, reason)
+        response = web.Response(status=status, text=f"{status} malformed request\n")
+        response.force_close()
+        return response
+
+
+def _latency_recorder(tally: HttpTally) -> type[AbstractAccessLogger]:
+    class LatencyRecorder(AbstractAccessLogger):
+        """aiohttp's access-log hook, called once a response is written: counts it, logs nothing."""
+
+        def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+            tally.observe(response.status, time)
+
+        @property
+        def enabled(self) -> bool:
+            return True
+
+    return LatencyRecorder
+
+
+async def listen(
+    server: web.Server, host: str, port: int, reuse_port: bool = False, what: str = "--port"
+) -> web.ServerRunner:
+    """``server`` listening on ``host:port``; raises :class:`ConfigError` when the port cannot be bound."""
+    runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
+    except OSError as e:
+        await runner.cleanup()
+        raise ConfigError(f"{what}: cannot listen on {host}:{port}: {e.strerror}") from e
+    return runner
+
+
+def bound_port(runner: web.ServerRunner) -> int:
+    """The port a runner listens on (the one the kernel chose, for port 0)."""
+    address = runner.addresses[0]
+    return int(address[1])
