@@ -21,9 +21,9 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from clickmuncher.kafka.admin import ensure_topics
 from clickmuncher.records import ClickEvent
 from clickmuncher.settings import Settings
-from gateway.metrics import LOSS_REASONS, Metrics
-from gateway.ratelimit import RateLimitedLog
-from gateway.spool import Spool, SpoolFull, claimed, prepare, remove_orphans, replay_segment, segments
+from gateway.keeper import SpoolKeeper
+from gateway.metrics import Metrics
+from gateway.spool import Spool, claimed, replay_segment, segments
 
 log = logging.getLogger("gateway.clicks")
 PUMP_POLL_S = 0.1
@@ -59,15 +59,12 @@ class ClickSink:
         self.settings = settings
         self.metrics = metrics
         self.spool = Spool(settings.state_dir / "spool", settings.gateway_spool_max_bytes)
+        self.keeper = SpoolKeeper(self.spool, metrics)
         self._producer: Producer | None = None
         self._lock = threading.Lock()
         self._spooling = False
         self._ready = False
         self._fatal = False
-        self._spool_failure: str | None = None  # why the last click that needed the spool could not go there
-        self._log_lost = RateLimitedLog(log, logging.ERROR)
-        self._loss_reason = "spool_unwritable"
-        self._oldest_ts_ms: int | None = None  # the oldest spooled click, as of the last scan
         self._stopping = threading.Event()
         self._replay_until = math.inf  # monotonic time after which a replay gives up
         self._accepted = 0  # clicks the producer took (produce() returned)
@@ -84,25 +81,19 @@ class ClickSink:
     def healthy(self) -> bool:
         """False after a fatal producer error (restart the process; its spool is kept), and while clicks
         need the spool and it cannot take them (they are being lost)."""
-        return not self._fatal and self._spool_failure is None
+        return not self._fatal and self.keeper.failure is None
 
     @property
     def problem(self) -> str:
         """Why the sink is not healthy ("" when it is)."""
         if self._fatal:
             return "kafka producer failed fatally; restart the gateway"
-        return f"clicks are being lost: {self._spool_failure}" if self._spool_failure else ""
+        return f"clicks are being lost: {self.keeper.failure}" if self.keeper.failure else ""
 
     @property
     def lost(self) -> int:
         """Clicks that got a redirect but were neither produced nor spooled."""
-        sample = self.metrics.registry.get_sample_value
-        name = "clickmuncher_gateway_clicks_lost_total"
-        return int(sum(sample(name, {"reason": reason}) or 0 for reason in LOSS_REASONS))
-
-    def _oldest_age_s(self) -> float:
-        oldest = self._oldest_ts_ms
-        return 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
+        return self.keeper.lost
 
     @property
     def producer(self) -> Producer:
@@ -111,15 +102,11 @@ class ClickSink:
 
     def start(self) -> None:
         """Raises :class:`ConfigError` when the spool directory cannot be written."""
-        prepare(self.spool.directory)
+        self.keeper.start()
         config = producer_config(self.settings)
         config.update(error_cb=self._on_error, stats_cb=self._on_stats, on_delivery=self._on_delivery)
         self._producer = Producer(config)
         self.metrics.queue_length.set_function(lambda: len(self.producer))
-        self.metrics.spool_max_bytes.set(self.spool.max_bytes)
-        self.metrics.spool_oldest_age.set_function(self._oldest_age_s)
-        self._scan_spool()
-        remove_orphans(self.spool.directory)
         for name, target in (("pump", self._pump), ("topics", self._ensure_topic)):
             thread = threading.Thread(target=target, name=f"gateway-{name}", daemon=True)
             thread.start()
@@ -135,12 +122,12 @@ class ClickSink:
                 except (BufferError, KafkaException) as e:
                     log.warning("producer refused a click (%s); spooling until it takes them again", e)
                     self._spooling = True
-            if self._to_spool(event):
+            if self.keeper.keep(event):
                 return
             try:  # the spool cannot take it: the producer, even out of order, rather than a lost click
                 self._produce(event)
             except (BufferError, KafkaException):
-                self._lose(event)
+                self.keeper.lose(event)
 
     def _produce(self, event: ClickEvent) -> None:
         # Positional (topic, value, key, partition -1: the partitioner's choice, callback and on_delivery
@@ -162,33 +149,6 @@ class ClickSink:
             self._delivered = delivered
             self._set_ready(True)
 
-    def _to_spool(self, event: ClickEvent) -> bool:
-        """Appends ``event`` to the spool; False (and :attr:`healthy` False) when the spool refuses it."""
-        try:
-            self.spool.append([event])
-        except SpoolFull as e:
-            self._spool_failed("spool_full", f"the spool is full ({e}); CLICKMUNCHER_GATEWAY_SPOOL_MAX_BYTES")
-            return False
-        except OSError as e:
-            self._spool_failed("spool_unwritable", f"the spool cannot be written ({e})")
-            return False
-        if self._spool_failure is not None:
-            log.warning("the spool takes clicks again")
-            self._spool_failure = None
-        self.metrics.spooled.inc()
-        return True
-
-    def _spool_failed(self, reason: str, detail: str) -> None:
-        if self._spool_failure is None:
-            log.error("%s: clicks are lost until it takes them again; /healthz answers 503", detail)
-        self._spool_failure = detail
-        self._loss_reason = reason
-
-    def _lose(self, event: ClickEvent) -> None:
-        # Nowhere left to keep it; the redirect still succeeds (SPEC §1), the loss is counted and shown.
-        self.metrics.lost.labels(self._loss_reason).inc()
-        self._log_lost("click lost (%s): %s", self._spool_failure, event.url)
-
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             return
@@ -202,8 +162,8 @@ class ClickSink:
         with self._lock:
             self._spooling = True
             event = ClickEvent.decode(value)
-            if not self._to_spool(event):
-                self._lose(event)
+            if not self.keeper.keep(event):
+                self.keeper.lose(event)
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
@@ -235,18 +195,8 @@ class ClickSink:
                 self._replay()
                 last_replay = time.monotonic()
             if time.monotonic() - last_scan >= SCAN_EVERY_S:
-                self._scan_spool()
+                self.keeper.scan()
                 last_scan = time.monotonic()
-
-    def _scan_spool(self) -> None:
-        try:
-            stats = self.spool.refresh()
-        except OSError as e:
-            log.warning("spool: cannot scan %s (%s)", self.spool.directory, e)
-            return
-        self.metrics.spool_bytes.set(stats.bytes)
-        self.metrics.spool_segments.set(stats.segments)
-        self._oldest_ts_ms = stats.oldest_ts_ms
 
     def _replay(self) -> None:
         with self._lock:
@@ -262,7 +212,7 @@ class ClickSink:
             if drained and self.spool.active_bytes() == 0 and self._spooling:
                 log.info("spool drained; clicks go straight to the producer again")
                 self._spooling = False
-                self._spool_failure = None  # not needed any more
+                self.keeper.not_needed()
 
     def _hand_over(self, event: ClickEvent) -> bool:
         """Produces a spooled click, waiting for room while Kafka is reachable; False: give up for now."""

@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
@@ -61,6 +62,7 @@ def wrk(port: int, duration_s: int, connections: int, cpu: int | None) -> dict[s
     non_3xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return {
         "rps": rps,
+        "requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
         "p50_ms": latency["50"],
         "p99_ms": latency["99"],
         "errors": float(non_3xx.group(1)) if non_3xx else 0.0,
@@ -90,15 +92,29 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-VARIANTS = {
-    "kafka": ["-m", "gateway"],
-    "no-kafka": ["-m", "bench.gateway.noop_gateway"],
-    "bare": ["-m", "bench.gateway.bare_handler"],
+# name: (what runs, environment it runs with on top of the run's own)
+VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "kafka": (["-m", "gateway"], {}),
+    "no-kafka": (["-m", "bench.gateway.noop_gateway"], {}),
+    "bare": (["-m", "bench.gateway.bare_handler"], {}),
+    # the same bare handler on uvloop, the gateway's default loop: what the gateway's own work costs, like
+    # for like (the target above is against the bare handler as aiohttp runs it out of the box)
+    "bare uvloop": (["-m", "bench.gateway.bare_handler", "--uvloop"], {}),
+}
+# --steps: the producing gateway without each of its speed-ups, to show what each gives (docs/benchmarks.md)
+STEPS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "kafka asyncio": (["-m", "gateway"], {"CLICKMUNCHER_GATEWAY_UVLOOP": "false"}),
+    "kafka no cache": (["-m", "gateway"], {"CLICKMUNCHER_GATEWAY_VERDICT_CACHE": "0"}),
 }
 
 
 def measure(
-    workers: int, env: dict[str, str], duration_s: int, connections: int, rounds: int
+    workers: int,
+    env: dict[str, str],
+    duration_s: int,
+    connections: int,
+    rounds: int,
+    variants: dict[str, tuple[list[str], dict[str, str]]],
 ) -> dict[str, dict[str, float]]:
     """The three variants run side by side; wrk alternates between them, ``rounds`` times each, and the
     median round of each is kept (these machines drift by tens of percent within a minute)."""
@@ -106,13 +122,18 @@ def measure(
     # own cost rather than the broker's CPU taken from it on a small machine. The idle variants wait in
     # epoll meanwhile.
     gateway_cpu, load_cpu = (0, 1) if workers == 1 and (os.cpu_count() or 1) > 1 else (None, None)
-    ports = {name: broker.free_port() for name in VARIANTS}
-    commands = {
-        name: [sys.executable, *args, "--port", str(ports[name]), "--workers", str(workers)]
-        for name, args in VARIANTS.items()
-    }
-    processes = [start(pinned(command, gateway_cpu), env) for command in commands.values()]
-    rounds_of: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
+    ports = {name: broker.free_port() for name in variants}
+    processes = [
+        start(
+            pinned(
+                [sys.executable, *args, "--port", str(ports[name]), "--workers", str(workers)], gateway_cpu
+            ),
+            # only the first producing variant serves metrics (its spooled count is printed)
+            {**env, **extra, **({} if name == "kafka" else {"CLICKMUNCHER_GATEWAY_METRICS_PORT": "0"})},
+        )
+        for name, (args, extra) in variants.items()
+    ]
+    rounds_of: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     try:
         for port in ports.values():
             wait_port(port)
@@ -120,27 +141,56 @@ def measure(
         for port in ports.values():
             wrk(port, 2, connections, load_cpu)  # warm-up
         for _ in range(rounds):
-            for name, port in ports.items():
-                rounds_of[name].append(wrk(port, duration_s, connections, load_cpu))
+            for process, (name, port) in zip(processes, ports.items(), strict=True):
+                cpu_before = cpu_seconds(process.pid)
+                found = wrk(port, duration_s, connections, load_cpu)
+                found["cpu_us"] = (cpu_seconds(process.pid) - cpu_before) / found.pop("requests") * 1e6
+                rounds_of[name].append(found)
         spooled = spooled_clicks(env)
     finally:
         for process in processes:
             stop(process)
     results = {name: median_round(found) for name, found in rounds_of.items()}
-    for name in VARIANTS:
+    for name in variants:
         results[name]["spooled"] = spooled if name == "kafka" else 0.0
-    for name, peer in (("kafka", "bare"), ("kafka", "no-kafka"), ("no-kafka", "bare")):
-        results[f"{name}/{peer}"] = ratios(rounds_of[name], rounds_of[peer])
+    for name in variants:
+        if name != "bare":
+            results[f"{name}/bare"] = ratios(rounds_of[name], rounds_of["bare"])
+    results["kafka/no-kafka"] = ratios(rounds_of["kafka"], rounds_of["no-kafka"])
+    results["kafka/bare uvloop"] = ratios(rounds_of["kafka"], rounds_of["bare uvloop"])
     return results
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` and all its descendants (every thread), from /proc."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        times[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree, grown = {pid}, True
+    while grown:
+        found = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grown = bool(found)
+    return sum(times.get(member, 0.0) for member in tree)
 
 
 def ratios(ours: list[dict[str, float]], peer: list[dict[str, float]]) -> dict[str, float]:
     """Each round's pair ran back to back: their ratios drift less than the figures themselves. The
-    medians of the throughput and p99 ratios, and every round's throughput ratio (``rps<i>``)."""
+    medians of the throughput, p99 and CPU-per-request ratios, and every round's throughput ratio
+    (``rps<i>``). ``cpu`` is the peer's CPU time per request over ours: the throughput ratio the two would
+    have on a core of their own, which other work on the machine moves much less."""
     pairs = list(zip(ours, peer, strict=True))
     found = {
         "rps": statistics.median(o["rps"] / p["rps"] for o, p in pairs),
         "p99": statistics.median(o["p99_ms"] / p["p99_ms"] for o, p in pairs),
+        "cpu": statistics.median(p["cpu_us"] / o["cpu_us"] for o, p in pairs),
     }
     found.update({f"rps{i}": o["rps"] / p["rps"] for i, (o, p) in enumerate(pairs)})
     return found
@@ -181,6 +231,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10, help="rounds per variant, alternating")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", default="1,2", help="comma list of --workers values to measure")
+    parser.add_argument("--steps", action="store_true", help="also the gateway without each speed-up")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/gateway: wrk not found (apt-get install -y wrk)")
@@ -191,10 +242,18 @@ def main() -> None:
                 ["taskset", "-a", "-p", "-c", "1", str(target.pid)], capture_output=True, check=False
             )
         workers = [int(n) for n in args.workers.split(",")]
-        run_all(address(target), args.duration, args.connections, args.rounds, workers)
+        variants = {**VARIANTS, **STEPS} if args.steps else VARIANTS
+        run_all(address(target), args.duration, args.connections, args.rounds, workers, variants)
 
 
-def run_all(bootstrap: str, duration_s: int, connections: int, rounds: int, workers_runs: list[int]) -> None:
+def run_all(
+    bootstrap: str,
+    duration_s: int,
+    connections: int,
+    rounds: int,
+    workers_runs: list[int],
+    variants: dict[str, tuple[list[str], dict[str, str]]],
+) -> None:
     env = dict(
         os.environ,
         CLICKMUNCHER_KAFKA_BOOTSTRAP=bootstrap,
@@ -208,12 +267,12 @@ def run_all(bootstrap: str, duration_s: int, connections: int, rounds: int, work
     # exist yet holds its clicks (and spools them once its queue is full) until it has created it.
     ensure_topics(bootstrap, {env["CLICKMUNCHER_CLICKS_TOPIC"]: {}}, PARTITIONS)
     print(
-        f"{'workers':>7} {'variant':>16} {'redirects/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'non-3xx':>8}"
-        f" {'spooled':>8}"
+        f"{'workers':>7} {'variant':>19} {'redirects/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11}"
+        f" {'non-3xx':>8} {'spooled':>8}"
     )
     for workers in workers_runs:
-        results = measure(workers, env, duration_s, connections, rounds)
-        print_results(workers, results)
+        results = measure(workers, env, duration_s, connections, rounds, variants)
+        print_results(workers, variants, results)
         kafka, bare, ratio = results["kafka"], results["bare"], results["kafka/bare"]
         met = ratio["rps"] >= TARGET_RPS and ratio["p99"] <= TARGET_P99
         record_summary(
@@ -224,22 +283,35 @@ def run_all(bootstrap: str, duration_s: int, connections: int, rounds: int, work
             f">= {TARGET_RPS:.0%}, p99 <= {TARGET_P99}x" if workers == 1 else "-",
             met if workers == 1 else None,
         )
+        like, bare_uvloop = results["kafka/bare uvloop"], results["bare uvloop"]
+        record_summary(
+            f"gateway, {workers} worker{'s' if workers > 1 else ''}, both on uvloop",
+            f"{kafka['rps']:.0f} redirects/s, p99 {kafka['p99_ms']:.1f} ms",
+            f"bare handler on uvloop: {bare_uvloop['rps']:.0f}/s, p99 {bare_uvloop['p99_ms']:.1f} ms",
+            f"{like['rps']:.0%}, p99 {like['p99']:.2f}x",
+            "report",
+            None,
+        )
 
 
-def print_results(workers: int, results: dict[str, dict[str, float]]) -> None:
-    for name in VARIANTS:
+def print_results(workers: int, variants: Mapping[str, object], results: dict[str, dict[str, float]]) -> None:
+    for name in variants:
         figures = results[name]
         print(
-            f"{workers:>7} {name:>16} {figures['rps']:>12.0f} {figures['p50_ms']:>8.2f} "
-            f"{figures['p99_ms']:>8.2f} {figures['errors']:>8.0f} {figures['spooled']:>8.0f}"
+            f"{workers:>7} {name:>19} {figures['rps']:>12.0f} {figures['p50_ms']:>8.2f} "
+            f"{figures['p99_ms']:>8.2f} {figures['cpu_us']:>11.1f} {figures['errors']:>8.0f} "
+            f"{figures['spooled']:>8.0f}"
         )
-    for pair in ("kafka/bare", "kafka/no-kafka", "no-kafka/bare"):
+    for pair in [f"{name}/bare" for name in variants if name != "bare"] + [
+        "kafka/bare uvloop",
+        "kafka/no-kafka",
+    ]:
         ratio = results[pair]
         each = " ".join(f"{value:.0%}" for key, value in ratio.items() if key[3:].isdigit())
         target = f"; target >={TARGET_RPS:.0%}, p99 <={TARGET_P99}x" if pair == "kafka/bare" else ""
         print(
-            f"{workers:>7} {pair:>16} {ratio['rps']:>11.0%} {'':>8} {ratio['p99']:>7.2f}x"
-            f"  (median of the rounds' ratios: {each}{target})"
+            f"{workers:>7} {pair:>19} {ratio['rps']:>11.0%} {'':>8} {ratio['p99']:>7.2f}x "
+            f"{ratio['cpu']:>10.0%}  (rounds: {each}{target})"
         )
 
 

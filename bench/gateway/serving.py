@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import signal
 import socket
@@ -24,7 +25,12 @@ def main(serve: Callable[[int, bool], None]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--uvloop", action="store_true", help="uvloop's event loop instead of asyncio's")
     args = parser.parse_args()
+    if args.uvloop:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # inherited by --workers' processes (fork)
     if args.workers == 1:
         serve(args.port, False)
         return

@@ -158,7 +158,7 @@ async def test_full_spool_answers_503_and_counts_what_it_loses(tmp_path: Path) -
             assert (await client.get(LINK.format(i=i))).status == 302
         health = await client.get("/healthz")
         assert health.status == 503 and "spool is full" in await health.text()
-        client.sink._scan_spool()
+        client.sink.keeper.scan()
         assert client.sample("clickmuncher_gateway_spool_max_bytes") == 300
         assert 0 < client.sample("clickmuncher_gateway_spool_bytes") <= 300
         assert client.sample("clickmuncher_gateway_spool_segments") == 1
