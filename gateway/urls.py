@@ -23,6 +23,7 @@ MAX_URL_CHARS = 2048
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL, C1
 _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 # Printable ASCII that RFC 3986 allows in no path or query (space, backslash and controls are refused before):
 # browsers send most of them percent-encoded (WHATWG URL's path and query percent-encode sets), servers decode
@@ -92,7 +93,7 @@ def _check_characters(url: str) -> None:
         raise bad_request("too_long", f"the URL has {len(url)} characters, more than {MAX_URL_CHARS}")
     if "\r" in url or "\n" in url:
         raise bad_request("crlf", "the URL contains CR or LF")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+    if _CONTROL.search(url):
         raise bad_request("control_char", "the URL contains a control character")
     if not url.isascii():
         raise bad_request("non_ascii", "the URL contains non-ASCII characters; percent-encode them")

@@ -41,9 +41,9 @@ def main(serve: Callable[[int, bool], None]) -> None:
         for process in processes:
             process.terminate()
 
+    for process in processes:
+        process.start()  # before the handlers: a forked child must not inherit them, SIGTERM ends it
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
-    for process in processes:
-        process.start()
     for process in processes:
         process.join()
