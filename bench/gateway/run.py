@@ -279,7 +279,7 @@ def run_all(
             f"gateway, {workers} worker{'s' if workers > 1 else ''}",
             f"{kafka['rps']:.0f} redirects/s, p99 {kafka['p99_ms']:.1f} ms",
             f"bare aiohttp handler: {bare['rps']:.0f}/s, p99 {bare['p99_ms']:.1f} ms",
-            f"{ratio['rps']:.0%}, p99 {ratio['p99']:.2f}x",
+            f"{ratio['rps']:.0%}, p99 {ratio['p99']:.2f}x, CPU {ratio['cpu']:.0%}",
             f">= {TARGET_RPS:.0%}, p99 <= {TARGET_P99}x" if workers == 1 else "-",
             met if workers == 1 else None,
         )
@@ -288,7 +288,7 @@ def run_all(
             f"gateway, {workers} worker{'s' if workers > 1 else ''}, both on uvloop",
             f"{kafka['rps']:.0f} redirects/s, p99 {kafka['p99_ms']:.1f} ms",
             f"bare handler on uvloop: {bare_uvloop['rps']:.0f}/s, p99 {bare_uvloop['p99_ms']:.1f} ms",
-            f"{like['rps']:.0%}, p99 {like['p99']:.2f}x",
+            f"{like['rps']:.0%}, p99 {like['p99']:.2f}x, CPU {like['cpu']:.0%}",
             "report",
             None,
         )
