@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from publicsuffixlist import PublicSuffixList
 
 from clickmuncher.settings import ConfigError, Settings
-from gateway.signing import MIN_KEY_BYTES, verify
+from gateway.signing import MIN_KEY_BYTES, SIGNATURE_CHARS, verify
 from gateway.urls import Rejected, UrlParts, check_url, normalize_parts
 
 ALLOWED = "CLICKMUNCHER_ALLOWED_HOSTS"
@@ -69,8 +69,22 @@ class Guard:
     def cached(self, size: int) -> Callable[[str, str | None], str]:
         """:meth:`accept` behind a bounded LRU keyed by (URL, signature): clicks are Zipf-distributed, so
         most redirects skip parsing, normalization and the HMAC. Refusals raise, so they are never cached.
-        The verdict depends on nothing else (keys and allow-list are fixed for the process's life)."""
-        return functools.lru_cache(maxsize=size)(self.accept) if size else self.accept
+        The verdict depends on nothing else (keys and allow-list are fixed for the process's life).
+
+        Only URLs the gateway accepts (at most 2048 characters) and signatures of the valid length are
+        cache keys, so junk in ``s`` (ignored for an allowed host) cannot fill the cache with large entries.
+        """
+        if not size:
+            return self.accept
+        lookup = functools.lru_cache(maxsize=size)(self.accept)
+
+        def accept(url: str, sig: str | None) -> str:
+            if sig is not None and len(sig) != SIGNATURE_CHARS:
+                return self.accept(url, sig)
+            return lookup(url, sig)
+
+        accept.cache_info = lookup.cache_info  # type: ignore[attr-defined]
+        return accept
 
 
 def signing_keys(settings: Settings) -> tuple[bytes, ...]:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from urllib.parse import quote, urlsplit, urlunsplit
 
 DIGEST_BYTES = 32
+SIGNATURE_CHARS = 43  # unpadded base64url of the digest
 MIN_KEY_BYTES = 32
 # 43 base64url characters carry 258 bits; the last one's two low bits are padding and must be zero, or four
 # spellings would decode to one digest.

@@ -156,3 +156,7 @@ def test_the_verdict_cache_never_lets_a_bad_signature_through() -> None:
         other = f"{URL}&i={i}"
         assert accept(other, signature(other, SIGNING_KEY)) == f"{URL}&i={i}"
     assert accept.cache_info().currsize <= 4  # type: ignore[attr-defined]
+    allowed = Guard.from_settings(_settings(allowed_hosts=["example.com"])).cached(4)
+    for i in range(3):  # junk in s is ignored for an allowed host, and never a cache key
+        assert allowed("http://example.com/", "j" * (8000 + i)) == "http://example.com/"
+    assert allowed.cache_info().currsize == 0  # type: ignore[attr-defined]

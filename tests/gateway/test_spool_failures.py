@@ -7,6 +7,7 @@ a write that crosses the limit is cut short, the next one fails with EFBIG, as o
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import stat
@@ -142,7 +143,9 @@ def test_spool_files_are_private(tmp_path: Path) -> None:
     assert len(modes) == 3 and set(modes.values()) == {0o600}, modes
 
 
-async def test_full_spool_answers_503_and_counts_what_it_loses(tmp_path: Path) -> None:
+async def test_full_spool_answers_503_and_counts_what_it_loses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     nowhere = f"127.0.0.1:{free_port()}"
     settings = gateway_settings(
         nowhere,
@@ -167,6 +170,9 @@ async def test_full_spool_answers_503_and_counts_what_it_loses(tmp_path: Path) -
     lost = client.sample("clickmuncher_gateway_clicks_lost_total", {"reason": "spool_full"})
     assert lost > 0 and spooled + lost == 20  # every click is on disk or counted lost
     assert len(_lines(tmp_path / "spool")) == spooled
+    [cap] = [r for r in caplog.records if r.getMessage().startswith("the spool is full")]  # logged once
+    assert cap.levelno == logging.ERROR and "CLICKMUNCHER_GATEWAY_SPOOL_MAX_BYTES" in cap.getMessage()
+    assert len([r for r in caplog.records if r.getMessage().startswith("click lost")]) <= 2  # rate-limited
 
 
 @contextmanager
