@@ -7,16 +7,24 @@ Decoders raise :class:`RecordError` with a short reason; callers dead-letter the
 from __future__ import annotations
 
 import functools
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from clickmuncher import rawjson
+
 RECORD_VERSION = 1
+MAX_URL_CHARS = 2048  # the gateway's limit (SPEC §5)
+MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later instants have no ISO-8601 form here
+MAX_CLICK_BYTES = 16_384  # a URL at its limit with every character escaped, and room for more fields
+MAX_WINDOW_BYTES = 16_384
+_URL_SCHEMES = ("http://", "https://")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _GATEWAY_CLICK = re.compile(
-    rb'\{"v": %d, "url": "([\x20\x21\x23-\x5b\x5d-\x7e]+)", "ts_ms": (0|[1-9][0-9]*)\}' % RECORD_VERSION
+    rb'\{"v": %d, "url": "(https?://[\x20\x21\x23-\x5b\x5d-\x7e]+)", "ts_ms": (0|[1-9][0-9]{0,14})\}'
+    % RECORD_VERSION
 )
 
 
@@ -48,22 +56,39 @@ class ClickEvent:
 
 def click_fields(raw: bytes | None) -> tuple[str, int]:
     """The URL and timestamp of a ``clicks`` record, without building a ClickEvent (the streams worker
-    reads one per click); raises RecordError."""
+    reads one per click); raises RecordError.
+
+    Everything is checked here, at intake, so that nothing counted can fail later: at most
+    ``MAX_CLICK_BYTES`` and 16 levels of nesting (before any parse), strict UTF-8 without lone surrogates
+    or NUL, version 1, an ``http(s)`` URL of at most 2048 characters without control characters, and an
+    integer ``ts_ms`` from 0 to the year 9999."""
     if raw is not None:
         # The gateway's own encoding (see ClickEvent.encode), read without a JSON parser: less than half
-        # the cost. It matches only records json.loads reads as exactly these two fields (a URL of
-        # printable ASCII without quotes or backslashes, a JSON integer); anything else takes the parser.
+        # the cost. It matches only records json.loads reads as exactly these two fields (an http(s) URL
+        # of printable ASCII without quotes or backslashes, a JSON integer); anything else takes the parser.
         ours = _GATEWAY_CLICK.fullmatch(raw)
         if ours is not None:
-            return ours[1].decode("ascii"), int(ours[2])
-    body = _json_object(raw)
+            fast_ts_ms = int(ours[2])
+            if len(ours[1]) <= MAX_URL_CHARS and fast_ts_ms <= MAX_TS_MS:
+                return ours[1].decode("ascii"), fast_ts_ms
+    body = _json_object(raw, MAX_CLICK_BYTES)
     url = body.get("url")
     ts_ms = body.get("ts_ms")
     if not isinstance(url, str) or not url:
         raise RecordError("missing or non-string field 'url'")
-    if not isinstance(ts_ms, int) or isinstance(ts_ms, bool) or ts_ms < 0:
-        raise RecordError("missing or non-integer field 'ts_ms'")
+    _check_url(url)
+    if type(ts_ms) is not int or not 0 <= ts_ms <= MAX_TS_MS:
+        raise RecordError(f"field 'ts_ms' is not an integer from 0 to {MAX_TS_MS}")
     return url, ts_ms
+
+
+def _check_url(url: str) -> None:
+    if len(url) > MAX_URL_CHARS:
+        raise RecordError(f"url of {len(url)} characters, more than {MAX_URL_CHARS}")
+    if not url.startswith(_URL_SCHEMES) or url.endswith("://"):
+        raise RecordError("url is not an absolute http(s) URL")
+    if _CONTROL.search(url):
+        raise RecordError("control character in url")
 
 
 def encode_window(url: str, start_ms: int, end_ms: int, clicks: int, revision: int) -> bytes:
@@ -128,7 +153,7 @@ class ClickWindow:
 
     @classmethod
     def decode(cls, raw: bytes | None) -> ClickWindow:
-        body = _json_object(raw)
+        body = _json_object(raw, MAX_WINDOW_BYTES)
         fields: dict[str, Any] = {}
         for name in ("window_start_ms", "window_end_ms", "clicks", "revision"):
             value = body.get(name)
@@ -143,15 +168,12 @@ class ClickWindow:
         return cls(url=url, **fields)
 
 
-def _json_object(raw: bytes | None) -> dict[str, Any]:
-    if raw is None:
-        raise RecordError("empty value")
+def _json_object(raw: bytes | None, max_bytes: int) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise RecordError(f"not JSON: {e}") from e
-    if not isinstance(body, dict):
-        raise RecordError("not a JSON object")
-    if body.get("v") != RECORD_VERSION:
-        raise RecordError(f"unsupported record version {body.get('v')!r}")
+        body = rawjson.load_object(raw, max_bytes)
+    except rawjson.Rejected as e:
+        raise RecordError(str(e)) from e
+    version = body.get("v")
+    if type(version) is not int or version != RECORD_VERSION:
+        raise RecordError(f"unsupported record version {str(version)[:20]!r}")
     return body
