@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     gateway_queue_max_messages: int = Field(default=10_000, ge=1)
     gateway_linger_ms: int = Field(default=50, ge=0)
     gateway_drain_timeout_s: float = Field(default=5.0, ge=0)
+    # gateway hardening (docs/gateway.md): retired signing keys still verified (comma list, a secret), the
+    # spool's size cap, the HTTP server's limits (time to send a request's head, idle keep-alive, open
+    # connections per process), the metrics listener (0: none; worker i of --workers N listens on port + i),
+    # normalization + signature verdicts cached per process, and uvloop when it is installed.
+    signing_keys_old: SecretStr | None = None
+    gateway_spool_max_bytes: int = Field(default=1 << 30, ge=1)
+    gateway_header_timeout_s: float = Field(default=10.0, gt=0)
+    gateway_keepalive_timeout_s: float = Field(default=75.0, gt=0)
+    gateway_max_connections: int = Field(default=1000, ge=1)
+    gateway_metrics_port: int = Field(default=9100, ge=0, le=65535)
+    gateway_verdict_cache: int = Field(default=10_000, ge=0)
+    gateway_uvloop: bool = True
     # Kafka security and the replication of the topics the project creates (SPEC §10). Every Kafka client is
     # built from `settings.kafka` (clickmuncher/kafka/config.py), which checks these fields together; unset
     # replication settings mean the cluster's defaults.

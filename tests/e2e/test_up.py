@@ -64,6 +64,7 @@ def test_up_demo_counts_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Path, 
             "CLICKMUNCHER_GRACE_S": "1",
             "CLICKMUNCHER_STREAMS_METRICS_PORT": "0",
             "CLICKMUNCHER_SINK_METRICS_PORT": "0",
+            "CLICKMUNCHER_GATEWAY_METRICS_PORT": "0",
         }
     )
     env.pop("CLICKMUNCHER_SIGNING_KEY", None)
