@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from clickmuncher.rawjson import JsonRefused, loads_bounded
+
 RECORD_VERSION = 1
 _GATEWAY_CLICK = re.compile(
     rb'\{"v": %d, "url": "([\x20\x21\x23-\x5b\x5d-\x7e]+)", "ts_ms": (0|[1-9][0-9]*)\}' % RECORD_VERSION
@@ -128,19 +130,67 @@ class ClickWindow:
 
     @classmethod
     def decode(cls, raw: bytes | None) -> ClickWindow:
-        body = _json_object(raw)
-        fields: dict[str, Any] = {}
-        for name in ("window_start_ms", "window_end_ms", "clicks", "revision"):
-            value = body.get(name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise RecordError(f"missing or invalid integer field '{name}'")
-            fields[name] = value
+        """The window in ``raw``, or :class:`RecordError` with the reason, for any bytes whatever (a hostile
+        value costs at most a scan of :data:`WINDOW_MAX_BYTES`). A window returned fits the sink's columns
+        and every reader's clock: its URL is 1 to ``MAX_URL_CHARS + 1`` characters of valid Unicode without
+        NUL; start and end are milliseconds from the epoch to :data:`MAX_WINDOW_MS`, the window epoch-aligned
+        (start a multiple of its length, SPEC §6); ``clicks`` at most :data:`MAX_WINDOW_CLICKS`, ``revision``
+        at most :data:`MAX_REVISION`. The ISO-8601 fields and unknown ones are not read."""
+        body = _window_body(raw)
+        start_ms = _int_field(body, "window_start_ms", MAX_WINDOW_MS)
+        end_ms = _int_field(body, "window_end_ms", MAX_WINDOW_MS)
+        clicks = _int_field(body, "clicks", MAX_WINDOW_CLICKS)
+        revision = _int_field(body, "revision", MAX_REVISION)
         url = body.get("url")
         if not isinstance(url, str) or not url:
             raise RecordError("missing or non-string field 'url'")
-        if fields["window_end_ms"] <= fields["window_start_ms"]:
+        if len(url) > MAX_URL_CHARS + 1:  # normalization may add the root "/" to the gateway's limit
+            raise RecordError(f"url of {len(url)} characters, more than {MAX_URL_CHARS + 1}")
+        if end_ms <= start_ms:
             raise RecordError("window_end_ms must be after window_start_ms")
-        return cls(url=url, **fields)
+        if start_ms % (end_ms - start_ms):
+            raise RecordError("window not aligned: window_start_ms is not a multiple of its length")
+        return cls(url, start_ms, end_ms, clicks, revision)
+
+
+MAX_URL_CHARS = 2048
+"""The gateway's limit on a destination URL (SPEC §5)."""
+MAX_WINDOW_MS = 32_503_680_000_000
+"""3000-01-01T00:00:00Z: no window starts or ends later (later years are corruption, not clicks)."""
+MAX_WINDOW_CLICKS = 2**53 - 1
+"""The largest count every JSON reader keeps exact (JavaScript's safe integers); it also leaves a URL's total
+in ``clicks`` (bigint) room for 1,024 windows at that count."""
+MAX_REVISION = 2**31 - 1
+"""``click_windows.revision`` is a 32-bit integer."""
+WINDOW_MAX_BYTES = 64 * 1024
+"""Largest ``click-windows`` value read: the longest URL escaped, the fields of SPEC §6 and §12 (a HyperLogLog
+sketch of a few KiB) and room to spare."""
+WINDOW_MAX_DEPTH = 8
+"""Deepest nesting of a ``click-windows`` value read (the record and ``by_class``: 2)."""
+
+
+def _window_body(raw: bytes | None) -> dict[str, Any]:
+    if raw is None:
+        raise RecordError("empty value")
+    try:
+        body = loads_bounded(raw, max_bytes=WINDOW_MAX_BYTES, max_depth=WINDOW_MAX_DEPTH)
+    except JsonRefused as e:
+        raise RecordError(str(e)) from None
+    if not isinstance(body, dict):
+        raise RecordError("not a JSON object")
+    version = body.get("v")
+    if type(version) is not int or version != RECORD_VERSION:  # true and 1.0 equal 1
+        raise RecordError(f"unsupported record version {version!r}")
+    return body
+
+
+def _int_field(body: dict[str, Any], name: str, maximum: int) -> int:
+    value = body.get(name)
+    if type(value) is not int:  # bool is a subclass of int, a float is not one
+        raise RecordError(f"missing or invalid integer field '{name}'")
+    if not 0 <= value <= maximum:
+        raise RecordError(f"integer field '{name}' out of range 0..{maximum}")
+    return value
 
 
 def _json_object(raw: bytes | None) -> dict[str, Any]:
