@@ -181,7 +181,7 @@ def upsert_windows(conn: sa.Connection, rows: Collection[ClickWindow], now: date
 def add_clicks(conn: sa.Connection, deltas: Mapping[str, int]) -> None:
     """Adds each URL's delta to ``clicks.click_count`` in one upsert. A total beyond 64 bits fails the
     statement: PostgreSQL raises "bigint out of range" itself, SQLite would store it as a float, so there
-    the new totals are read back (``RETURNING``) and a float raises OverflowError."""
+    the new totals are read back (``RETURNING``, SQLite 3.35 and later) and a float raises OverflowError."""
     if not deltas:
         return
     upsert = _insert_rows(conn, clicks, [{"url": u, "click_count": d} for u, d in deltas.items()])
@@ -189,7 +189,7 @@ def add_clicks(conn: sa.Connection, deltas: Mapping[str, int]) -> None:
         index_elements=[clicks.c.url],
         set_={"click_count": clicks.c.click_count + upsert.excluded.click_count},
     )
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" or not conn.dialect.insert_returning:
         conn.execute(statement)
         return
     totals = conn.execute(statement.returning(clicks.c.click_count)).scalars()

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from clickmuncher.records import ClickWindow
 from clickmuncher.settings import Settings
+from sinks import store
 from sinks.kafka_io import DEAD_LETTER_MAX_BYTES
 from sinks.sink import Sink
 from tests.sinks.helpers import (
@@ -168,3 +170,26 @@ def test_windows_the_database_refuses_are_isolated(
     assert "surrogates not allowed" in by_value[raw_window(surrogate)]
     if postgresql:
         assert "NUL" in by_value[raw_window(nul)] and "out of range" in by_value[raw_window(big_revision)]
+
+
+def test_a_refusal_no_window_repeats_on_its_own_is_retried_as_transient(
+    kafka_bootstrap: str, db_url: str, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(kafka_bootstrap, db_url, unique, tmp_path, sink_batch_size=50)
+    records = [window(f"https://example.com/{i % 4}", i // 4, i + 1) for i in range(12)]
+    write_batch = store.write_batch
+    calls: list[int] = []
+
+    def refused_once(*args: Any) -> int | None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sa.exc.DataError("INSERT ...", {}, Exception("refused once, never again"))
+        return write_batch(*args)
+
+    monkeypatch.setattr(store, "write_batch", refused_once)
+    produce(settings, records)
+    opened: list[Sink] = []
+    summary = run_until_caught_up(settings, opened.append)
+    assert (read_windows(db_url), read_clicks(db_url)) == expected_state(records)
+    assert (summary.refused_windows, summary.dead_letters, summary.db_errors) == (0, 0, 1)
+    assert opened[0].metrics.split_batches._value.get() >= 1
