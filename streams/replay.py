@@ -99,7 +99,7 @@ def replay_command(settings: Settings, from_: str) -> None:
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     group = settings.streams_app_id
     _refuse_if_running(admin, group)  # 1. look
-    unfinished = pending_replay(admin, group, settings.clicks_topic)
+    unfinished = pending_replay(settings)
     if unfinished is not None:
         log.info("replay-streams: finishing an interrupted replay (from_ms=%d) with this one", unfinished)
     offsets = _offsets_at(settings, from_ms)
@@ -116,8 +116,7 @@ def replay_command(settings: Settings, from_: str) -> None:
 def check_no_pending_replay(settings: Settings) -> None:
     """Raises :class:`ConfigError` when a ``replay streams`` of this app id was interrupted: a worker started
     now could count from a half-reset state (see the module docstring)."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    from_ms = pending_replay(admin, settings.streams_app_id, settings.clicks_topic)
+    from_ms = pending_replay(settings)
     if from_ms is not None:
         raise ConfigError(
             f"an interrupted `replay streams` (from_ms={from_ms}) is unfinished: run "
@@ -125,12 +124,25 @@ def check_no_pending_replay(settings: Settings) -> None:
         )
 
 
-def pending_replay(admin: AdminClient, group: str, topic: str) -> int | None:
-    """The ``from_ms`` of an unfinished replay marked on ``group``'s committed offsets of ``topic``."""
-    request = [ConsumerGroupTopicPartitions(group)]
-    listed = _retrying(lambda: admin.list_consumer_group_offsets(request)[group].result(timeout=TIMEOUT_S))
-    for tp in listed.topic_partitions:
-        if tp.topic == topic and tp.metadata and tp.metadata.startswith(PENDING):
+def pending_replay(settings: Settings) -> int | None:
+    """The ``from_ms`` of an unfinished replay marked on the streams group's committed offsets of ``clicks``.
+
+    Read through a consumer of the group that does not join it (``committed()`` waits out a coordinator
+    that is still loading, as on a broker that just started)."""
+    topic, group = settings.clicks_topic, settings.streams_app_id
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group})
+    try:
+        meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            return None  # no clicks yet: nothing was ever replayed
+        wanted = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+        committed = consumer.committed(wanted, timeout=TIMEOUT_S)
+    except KafkaException as e:
+        raise ConfigError(f"cannot read the committed offsets of group {group}: {e.args[0]}") from e
+    finally:
+        consumer.close()
+    for tp in committed:
+        if tp.metadata and tp.metadata.startswith(PENDING):
             return int(tp.metadata.removeprefix(PENDING))
     return None
 
