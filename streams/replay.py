@@ -105,7 +105,7 @@ def replay_command(settings: Settings, from_: str) -> None:
     offsets = _offsets_at(settings, from_ms)
     shape = _changelog_shape(admin, settings)
     _reset_group(admin, group, offsets, f"{PENDING}{from_ms}")  # 2. mark
-    _refuse_if_running(admin, group)  # a worker that started meanwhile made step 2 fail, or joins now
+    _refuse_if_running(admin, group)  # a worker that joined after step 1 is caught here, before the wipe
     _recreate_changelog(admin, settings, shape, from_ms)  # 3. wipe
     _reset_group(admin, group, offsets, "")  # 4. unmark
     log.info(
