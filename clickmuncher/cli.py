@@ -43,7 +43,7 @@ def main() -> None:
 
 @main.group()
 def kafka() -> None:
-    """A real single-node Kafka broker (KRaft) on 127.0.0.1 for development and tests."""
+    """Real Kafka brokers (KRaft) on 127.0.0.1 for development and tests: one, or a cluster."""
 
 
 def _data_dir(data_dir: Path | None) -> Path:
@@ -61,48 +61,83 @@ DATA_DIR = click.option(
 
 
 @kafka.command("up")
-@click.option("--port", type=int, default=9092, show_default=True, help="Client port on 127.0.0.1.")
+@click.option(
+    "--brokers",
+    type=click.IntRange(1, 9),
+    default=None,
+    help="Brokers in the cluster; the first three are also its KRaft controllers [1, or what D holds].",
+)
+@click.option("--port", type=int, default=None, help="Client port on 127.0.0.1; broker i uses port+i [9092].")
+@click.option(
+    "--security",
+    type=click.Choice(["plaintext", "sasl_ssl"]),
+    default=None,
+    help="sasl_ssl: TLS with a CA generated into D, SCRAM-SHA-512 users, D/client.env [plaintext].",
+)
 @DATA_DIR
 @one_line_errors
-def kafka_up(port: int, data_dir: Path | None) -> None:
-    """Start the broker in the background (fetching its jars once) and wait until it answers."""
-    import time
+def kafka_up(brokers: int | None, port: int | None, security: str | None, data_dir: Path | None) -> None:
+    """Start the broker(s) in the background (fetching the jars once) and wait until they answer.
 
-    from clickmuncher.kafka import broker
+    With the same arguments again, starts whichever brokers of D are not running.
+    """
+    from clickmuncher.kafka import commands
 
-    directory = _data_dir(data_dir)
-    click.echo(f"kafka up: port={port} data_dir={directory.resolve()}", err=True)
-    began = time.monotonic()
-    info = broker.start(directory, port=port)
-    click.echo(f"kafka: ready in {time.monotonic() - began:.1f}s (pid {info.pid})", err=True)
-    click.echo(info.bootstrap)
+    commands.up(_data_dir(data_dir), brokers, port, security)
 
 
 @kafka.command("down")
 @DATA_DIR
 @one_line_errors
 def kafka_down(data_dir: Path | None) -> None:
-    """Stop the broker of this data directory."""
-    from clickmuncher.kafka import broker
+    """Stop the broker(s) of this data directory."""
+    from clickmuncher.kafka import commands
 
-    directory = _data_dir(data_dir)
-    stopped = broker.stop(directory)
-    click.echo(f"kafka: {'stopped' if stopped else 'not running'} ({directory.resolve()})")
+    commands.down(_data_dir(data_dir))
 
 
 @kafka.command("status")
 @DATA_DIR
 @one_line_errors
 def kafka_status(data_dir: Path | None) -> None:
-    """Say whether the broker of this data directory runs, and where. Exit 1 when it does not."""
-    from clickmuncher.kafka import broker
+    """Say whether the broker(s) of this data directory run, and where. Exit 1 when any does not."""
+    from clickmuncher.kafka import commands
 
-    info = broker.status(_data_dir(data_dir))
-    if info.running:
-        click.echo(f"kafka: running pid={info.pid} bootstrap={info.bootstrap} data_dir={info.data_dir}")
-    else:
-        click.echo(f"kafka: not running (data_dir={info.data_dir})")
-        sys.exit(1)
+    sys.exit(commands.status(_data_dir(data_dir)))
+
+
+@kafka.command("kill")
+@click.option("--broker", "index", type=int, required=True, help="Which broker (0-based).")
+@DATA_DIR
+@one_line_errors
+def kafka_kill(index: int, data_dir: Path | None) -> None:
+    """Kill one broker with SIGKILL (fault tests); `kafka up` starts it again."""
+    from clickmuncher.kafka import commands
+
+    commands.kill(_data_dir(data_dir), index)
+
+
+@main.group()
+def topics() -> None:
+    """The pipeline's topics, declared once: create the missing ones, check the cluster's against them."""
+
+
+@topics.command("create")
+@one_line_errors
+def topics_create() -> None:
+    """Create every declared topic that does not exist (existing ones are left as they are)."""
+    from clickmuncher.kafka import commands
+
+    commands.topics_create(settings_or_exit())
+
+
+@topics.command("check")
+@one_line_errors
+def topics_check() -> None:
+    """Print each difference between the declared topics and the cluster's; exit 1 when there is any."""
+    from clickmuncher.kafka import commands
+
+    sys.exit(commands.topics_check(settings_or_exit()))
 
 
 @main.command()
@@ -136,6 +171,17 @@ def sink() -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="[default: CLICKMUNCHER_API_PORT, 8090]")
+@one_line_errors
+def api(host: str, port: int | None) -> None:
+    """The stats API and its page: top URLs, windows and totals, closed and live."""
+    from api.main import run
+
+    run(settings_or_exit(), host=host, port=port)
+
+
+@main.command()
 @click.argument("url")
 @click.option("--base", default="http://127.0.0.1:8080/", show_default=True, help="The gateway's URL.")
 @one_line_errors
@@ -150,12 +196,13 @@ def sign(url: str, base: str) -> None:
 @click.option("--top", type=int, default=10, show_default=True, help="How many URLs by total clicks.")
 @click.option("--url", "url", default=None, help="Only this URL (normalized form).")
 @click.option("--since", default=None, help="Only windows starting at or after this ISO-8601 time.")
+@click.option("--live/--no-live", default=True, show_default=True, help="Add live counts of open windows.")
 @one_line_errors
-def stats(top: int, url: str | None, since: str | None) -> None:
-    """Totals and recent windows from the database, as a table."""
-    from sinks.stats import stats_command
+def stats(top: int, url: str | None, since: str | None, live: bool) -> None:
+    """Totals and recent windows from the database, with live counts of open windows, as tables."""
+    from api.stats import stats_command
 
-    stats_command(settings_or_exit(), top=top, url=url, since=since)
+    stats_command(settings_or_exit(), top=top, url=url, since=since, live=live)
 
 
 @main.group()
@@ -201,12 +248,14 @@ def replay_streams(from_: str) -> None:
 @main.command()
 @click.option("--demo", is_flag=True, help="Also send sample clicks and show the counts growing.")
 @click.option("--port", type=int, default=8080, show_default=True, help="The gateway's port.")
+@click.option("--api-port", type=int, default=None, help="The api's port [CLICKMUNCHER_API_PORT, 8090].")
 @one_line_errors
-def up(demo: bool, port: int) -> None:
-    """The whole pipeline on this machine: broker, streams, sink, gateway. Ctrl-C stops everything."""
+def up(demo: bool, port: int, api_port: int | None) -> None:
+    """The whole pipeline on this machine: broker, streams, sink, api, gateway. Ctrl-C stops everything."""
     from clickmuncher.stack import run_stack
 
-    run_stack(settings_or_exit(), demo=demo, gateway_port=port)
+    settings = settings_or_exit()
+    run_stack(settings, demo=demo, gateway_port=port, api_port=api_port or settings.api_port)
 
 
 if __name__ == "__main__":

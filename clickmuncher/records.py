@@ -7,18 +7,24 @@ Decoders raise :class:`RecordError` with a short reason; callers dead-letter the
 from __future__ import annotations
 
 import functools
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from clickmuncher.rawjson import JsonRefused, loads_bounded
+from clickmuncher import rawjson
 
 RECORD_VERSION = 1
+MAX_URL_CHARS = 2048  # the gateway's limit (SPEC §5)
+MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later instants have no ISO-8601 form here
+MAX_CLICK_BYTES = 16_384  # a URL at its limit with every character escaped, and room for more fields
+MAX_WINDOW_BYTES = 16_384
+_URL_SCHEMES = ("http://", "https://")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _GATEWAY_CLICK = re.compile(
-    rb'\{"v": %d, "url": "([\x20\x21\x23-\x5b\x5d-\x7e]+)", "ts_ms": (0|[1-9][0-9]*)\}' % RECORD_VERSION
+    rb'\{"v": %d, "url": "(https?://[\x20\x21\x23-\x5b\x5d-\x7e]+)", "ts_ms": (0|[1-9][0-9]{0,14})\}'
+    % RECORD_VERSION
 )
 
 
@@ -50,22 +56,39 @@ class ClickEvent:
 
 def click_fields(raw: bytes | None) -> tuple[str, int]:
     """The URL and timestamp of a ``clicks`` record, without building a ClickEvent (the streams worker
-    reads one per click); raises RecordError."""
+    reads one per click); raises RecordError.
+
+    Everything is checked here, at intake, so that nothing counted can fail later: at most
+    ``MAX_CLICK_BYTES`` and 16 levels of nesting (before any parse), strict UTF-8 without lone surrogates
+    or NUL, version 1, an ``http(s)`` URL of at most 2048 characters without control characters, and an
+    integer ``ts_ms`` from 0 to the year 9999."""
     if raw is not None:
         # The gateway's own encoding (see ClickEvent.encode), read without a JSON parser: less than half
-        # the cost. It matches only records json.loads reads as exactly these two fields (a URL of
-        # printable ASCII without quotes or backslashes, a JSON integer); anything else takes the parser.
+        # the cost. It matches only records json.loads reads as exactly these two fields (an http(s) URL
+        # of printable ASCII without quotes or backslashes, a JSON integer); anything else takes the parser.
         ours = _GATEWAY_CLICK.fullmatch(raw)
         if ours is not None:
-            return ours[1].decode("ascii"), int(ours[2])
-    body = _json_object(raw)
+            fast_ts_ms = int(ours[2])
+            if len(ours[1]) <= MAX_URL_CHARS and fast_ts_ms <= MAX_TS_MS:
+                return ours[1].decode("ascii"), fast_ts_ms
+    body = _json_object(raw, MAX_CLICK_BYTES)
     url = body.get("url")
     ts_ms = body.get("ts_ms")
     if not isinstance(url, str) or not url:
         raise RecordError("missing or non-string field 'url'")
-    if not isinstance(ts_ms, int) or isinstance(ts_ms, bool) or ts_ms < 0:
-        raise RecordError("missing or non-integer field 'ts_ms'")
+    _check_url(url)
+    if type(ts_ms) is not int or not 0 <= ts_ms <= MAX_TS_MS:
+        raise RecordError(f"field 'ts_ms' is not an integer from 0 to {MAX_TS_MS}")
     return url, ts_ms
+
+
+def _check_url(url: str) -> None:
+    if len(url) > MAX_URL_CHARS:
+        raise RecordError(f"url of {len(url)} characters, more than {MAX_URL_CHARS}")
+    if not url.startswith(_URL_SCHEMES) or url.endswith("://"):
+        raise RecordError("url is not an absolute http(s) URL")
+    if _CONTROL.search(url):
+        raise RecordError("control character in url")
 
 
 def encode_window(url: str, start_ms: int, end_ms: int, clicks: int, revision: int) -> bytes:
@@ -131,21 +154,20 @@ class ClickWindow:
     @classmethod
     def decode(cls, raw: bytes | None) -> ClickWindow:
         """The window in ``raw``, or :class:`RecordError` with the reason, for any bytes whatever (a hostile
-        value costs at most a scan of :data:`WINDOW_MAX_BYTES`). A window returned fits the sink's columns
-        and every reader's clock: its URL is 1 to ``MAX_URL_CHARS + 1`` characters of valid Unicode without
-        NUL; start and end are milliseconds from the epoch to :data:`MAX_WINDOW_MS`, the window epoch-aligned
-        (start a multiple of its length, SPEC §6); ``clicks`` at most :data:`MAX_WINDOW_CLICKS`, ``revision``
-        at most :data:`MAX_REVISION`. The ISO-8601 fields and unknown ones are not read."""
-        body = _window_body(raw)
-        start_ms = _int_field(body, "window_start_ms", MAX_WINDOW_MS)
-        end_ms = _int_field(body, "window_end_ms", MAX_WINDOW_MS)
+        value costs at most a scan of ``MAX_WINDOW_BYTES``). A window returned fits the sink's columns and
+        every reader's clock: its URL passes the checks of a click's; start and end are milliseconds from 0 to
+        ``MAX_TS_MS``, the window epoch-aligned (start a multiple of its length, SPEC §6); ``clicks`` at most
+        :data:`MAX_WINDOW_CLICKS`, ``revision`` at most :data:`MAX_REVISION`. The ISO-8601 fields and unknown
+        ones are not read."""
+        body = _json_object(raw, MAX_WINDOW_BYTES)
+        start_ms = _int_field(body, "window_start_ms", MAX_TS_MS)
+        end_ms = _int_field(body, "window_end_ms", MAX_TS_MS)
         clicks = _int_field(body, "clicks", MAX_WINDOW_CLICKS)
         revision = _int_field(body, "revision", MAX_REVISION)
         url = body.get("url")
         if not isinstance(url, str) or not url:
             raise RecordError("missing or non-string field 'url'")
-        if len(url) > MAX_URL_CHARS + 1:  # normalization may add the root "/" to the gateway's limit
-            raise RecordError(f"url of {len(url)} characters, more than {MAX_URL_CHARS + 1}")
+        _check_url(url)
         if end_ms <= start_ms:
             raise RecordError("window_end_ms must be after window_start_ms")
         if start_ms % (end_ms - start_ms):
@@ -153,35 +175,11 @@ class ClickWindow:
         return cls(url, start_ms, end_ms, clicks, revision)
 
 
-MAX_URL_CHARS = 2048
-"""The gateway's limit on a destination URL (SPEC §5)."""
-MAX_WINDOW_MS = 32_503_680_000_000
-"""3000-01-01T00:00:00Z: no window starts or ends later (later years are corruption, not clicks)."""
 MAX_WINDOW_CLICKS = 2**53 - 1
 """The largest count every JSON reader keeps exact (JavaScript's safe integers); it also leaves a URL's total
 in ``clicks`` (bigint) room for 1,024 windows at that count."""
 MAX_REVISION = 2**31 - 1
 """``click_windows.revision`` is a 32-bit integer."""
-WINDOW_MAX_BYTES = 64 * 1024
-"""Largest ``click-windows`` value read: the longest URL escaped, the fields of SPEC §6 and §12 (a HyperLogLog
-sketch of a few KiB) and room to spare."""
-WINDOW_MAX_DEPTH = 8
-"""Deepest nesting of a ``click-windows`` value read (the record and ``by_class``: 2)."""
-
-
-def _window_body(raw: bytes | None) -> dict[str, Any]:
-    if raw is None:
-        raise RecordError("empty value")
-    try:
-        body = loads_bounded(raw, max_bytes=WINDOW_MAX_BYTES, max_depth=WINDOW_MAX_DEPTH)
-    except JsonRefused as e:
-        raise RecordError(str(e)) from None
-    if not isinstance(body, dict):
-        raise RecordError("not a JSON object")
-    version = body.get("v")
-    if type(version) is not int or version != RECORD_VERSION:  # true and 1.0 equal 1
-        raise RecordError(f"unsupported record version {version!r}")
-    return body
 
 
 def _int_field(body: dict[str, Any], name: str, maximum: int) -> int:
@@ -193,15 +191,12 @@ def _int_field(body: dict[str, Any], name: str, maximum: int) -> int:
     return value
 
 
-def _json_object(raw: bytes | None) -> dict[str, Any]:
-    if raw is None:
-        raise RecordError("empty value")
+def _json_object(raw: bytes | None, max_bytes: int) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise RecordError(f"not JSON: {e}") from e
-    if not isinstance(body, dict):
-        raise RecordError("not a JSON object")
-    if body.get("v") != RECORD_VERSION:
-        raise RecordError(f"unsupported record version {body.get('v')!r}")
+        body = rawjson.load_object(raw, max_bytes)
+    except rawjson.Rejected as e:
+        raise RecordError(str(e)) from e
+    version = body.get("v")
+    if type(version) is not int or version != RECORD_VERSION:
+        raise RecordError(f"unsupported record version {str(version)[:20]!r}")
     return body

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from clickmuncher.kafka.config import KafkaSettings
 
 
 class ConfigError(ValueError):
@@ -64,6 +67,48 @@ class Settings(BaseSettings):
     gateway_queue_max_messages: int = Field(default=10_000, ge=1)
     gateway_linger_ms: int = Field(default=50, ge=0)
     gateway_drain_timeout_s: float = Field(default=5.0, ge=0)
+    # Kafka security and the replication of the topics the project creates (SPEC §10). Every Kafka client is
+    # built from `settings.kafka` (clickmuncher/kafka/config.py), which checks these fields together; unset
+    # replication settings mean the cluster's defaults.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_file: Path | None = None
+    kafka_ssl_cert_file: Path | None = None
+    kafka_ssl_key_file: Path | None = None
+    replication_factor: int | None = Field(default=None, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
+    # read side (SPEC §11): the compacted topic of open windows' live counts and how often the streams worker
+    # publishes it; the api's port, how long after its end a live window is kept while the database has no
+    # final row for it, and how many live entries the api holds at most (the oldest windows go first).
+    live_topic: str = "click-windows-live"
+    live_every_s: float = Field(default=5.0, gt=0)
+    api_port: int = Field(default=8090, ge=0, le=65535)
+    api_live_retention_s: int = Field(default=3600, ge=0)
+    api_live_max_entries: int = Field(default=1_000_000, ge=1)
+
+    @model_validator(mode="after")
+    def _kafka_settings_valid(self) -> Settings:
+        _ = self.kafka  # raises ConfigError, which load_settings passes on as it is
+        return self
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        """The Kafka connection settings every client is built from (made afresh on each use, so a
+        ``model_copy`` never carries a stale one)."""
+        from clickmuncher.kafka.config import KafkaSettings
+
+        return KafkaSettings(
+            bootstrap=self.kafka_bootstrap,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ssl_ca_file=self.kafka_ssl_ca_file,
+            ssl_cert_file=self.kafka_ssl_cert_file,
+            ssl_key_file=self.kafka_ssl_key_file,
+        )
 
     @field_validator("allowed_hosts", "trusted_proxies", mode="before")
     @classmethod
@@ -133,5 +178,8 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(str(e)) from e
     except ValidationError as e:
         first = e.errors()[0]
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, ConfigError):  # a check across fields, already one line
+            raise cause from e
         field = ".".join(str(p) for p in first["loc"]) or "settings"
         raise ConfigError(f"CLICKMUNCHER_{field.upper()}: {first['msg']}") from e

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from faust.types import TP
-from faust.types.tuples import ack_lock
-from mode.utils.futures import notify
+
+from streams import faust_glue
 
 
 class BatchAcks:
@@ -29,32 +29,20 @@ class BatchAcks:
 
     def track(self, tp: TP, record: Any) -> None:
         """Makes ``record`` (a batch's last) a Faust message that Faust's revoke and stop wait for."""
-        consumer = self.app.consumer
-        message = consumer._to_message(tp, record)
-        consumer.track_message(message)
+        message = faust_glue.to_message(self.app, tp, record)
+        self.app.consumer.track_message(message)
         self._tracked.setdefault(tp, []).append(message)
 
     def ack(self, records: Sequence[Any]) -> None:
         """Acks one partition's records, in offset order: their offsets become committable."""
         if not records:
             return
-        consumer = self.app.consumer
         tp = TP(records[0].topic, records[0].partition)
-        with ack_lock:
+        with faust_glue.acks_locked():
             if self.app.topics.acks_enabled_for(tp.topic):
-                committed = consumer._committed_offset.get(tp)
-                index = consumer._acked_index[tp]
-                fresh = [
-                    record.offset
-                    for record in records
-                    if (committed is None or record.offset >= committed) and record.offset not in index
-                ]
-                index.update(fresh)
-                consumer._acked[tp].extend(fresh)
-                consumer._n_acked += len(fresh)
+                faust_glue.record_acks(self.app, tp, (record.offset for record in records))
             last = records[-1].offset
             self._release(tp, lambda offset: offset <= last)
-            notify(consumer._waiting_for_ack)
 
     def discard(self, record: Any) -> None:
         """Forgets a record without acking its offset (it is delivered again, in order).
@@ -62,27 +50,19 @@ class BatchAcks:
         A tracked one is marked done for Faust's waits, but its offset is not recorded as acked, so no
         commit can pass it.
         """
-        with ack_lock:
+        with faust_glue.acks_locked():
             self._release(TP(record.topic, record.partition), lambda offset: offset == record.offset)
 
     def _release(self, tp: TP, done: Callable[[int], bool]) -> None:
         """Marks done the tracked messages of ``tp`` whose offset is ``done``."""
-        tracked = self._tracked.get(tp)
-        if not tracked:
-            return
-        unacked = self.app.consumer._unacked_messages
-        kept = []
-        for message in tracked:
-            if done(message.offset):
-                message.acked = True
-                unacked.discard(message)
-            else:
-                kept.append(message)
-        self._tracked[tp] = kept
+        tracked = self._tracked.get(tp, [])
+        finished = [message for message in tracked if done(message.offset)]
+        self._tracked[tp] = [message for message in tracked if not done(message.offset)]
+        faust_glue.release_messages(self.app, finished)
 
     def forget(self, tps: Sequence[TP]) -> None:
         """On revoke, after the engine flushed: nothing of these partitions is waited for any more."""
-        with ack_lock:
+        with faust_glue.acks_locked():
             for tp in tps:
                 self._release(tp, lambda offset: True)
                 self._tracked.pop(tp, None)

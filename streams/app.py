@@ -19,7 +19,7 @@ import faust
 from faust.types import TP
 
 from clickmuncher.settings import Settings
-from streams import drain
+from streams import drain, faust_glue
 from streams.acks import BatchAcks
 from streams.engine import Engine
 from streams.metrics import StreamsMetrics
@@ -58,8 +58,8 @@ def changelog_topic(settings: Settings) -> str:
     return f"{settings.streams_app_id}-{TABLE_NAME}-changelog"
 
 
-def faust_app(settings: Settings) -> faust.App:
-    return faust.App(
+def faust_app(settings: Settings) -> faust_glue.StreamsApp:
+    return faust_glue.StreamsApp(
         settings.streams_app_id,
         broker=broker_urls(settings.kafka_bootstrap),
         store=settings.streams_store,
@@ -96,6 +96,7 @@ class Worker:
         # Subscribed through the conductor (which also enables acks for it); read by streams/drain.py.
         self.app.topics.add(clicks)
         table = self.app.Table(TABLE_NAME, default=None, partitions=settings.partitions, key_type=str)
+        self.table = table
         self.acks = BatchAcks(self.app)
         self.consumer_hooks = FaustConsumerHooks(self.app, settings.clicks_topic, self.acks)
         self.engine = Engine(
@@ -109,6 +110,7 @@ class Worker:
             consumer=self.consumer_hooks,
         )
         self.end_offsets = EndOffsets(settings.kafka_bootstrap, settings.clicks_topic)
+        self.consumer_hooks.end_offsets = self.end_offsets
         _wire(
             self.app,
             table,
@@ -116,12 +118,13 @@ class Worker:
             self.acks,
             settings.clicks_topic,
             self.end_offsets,
-            self.consumer_hooks,
         )
 
     def prepare(self) -> None:
-        """Call once Faust's worker exists (the consumer needs its loop), before it starts fetching."""
-        disable_read_offset_filter(self.app)
+        """Call once Faust's worker exists (the consumer needs its loop), before it starts fetching.
+        Raises ConfigError if the installed Faust is not the one the worker was built for."""
+        faust_glue.check(self.app, self.table.data)
+        faust_glue.disable_read_offset_filter(self.app)
         drain.install(self.app, self.engine, self.acks, self.clicks_topic)
         self.producer.start()
         self.end_offsets.start()
@@ -132,17 +135,26 @@ class Worker:
 
 
 class FaustConsumerHooks:
-    """The committed offset Faust sought to on assignment, and seeking one partition."""
+    """The committed offset Faust sought to on assignment, the log start, and seeking one partition."""
 
     def __init__(self, app: faust.App, topic: str, acks: BatchAcks) -> None:
         self.app = app
         self.topic = topic
         self.acks = acks
+        self.end_offsets: EndOffsets | None = None
 
     def committed(self, partition: int) -> int | None:
-        committed = getattr(self.app.consumer, "_committed_offset", {})
-        offset = committed.get(TP(self.topic, partition))
-        return int(offset) if offset is not None else None
+        return faust_glue.committed_offset(self.app, TP(self.topic, partition))
+
+    async def earliest(self, partition: int) -> int | None:
+        if self.end_offsets is None:
+            return None
+        try:
+            starts = await self.end_offsets.fetch([partition], CAUGHT_UP_TIMEOUT_S, earliest=True)
+        except Exception as e:  # the broker is away: not known now
+            log.debug("partition %d: log start unknown (%r)", partition, e)
+            return None
+        return starts.get(partition)
 
     async def seek(self, partition: int, offset: int) -> None:
         await self.app.consumer.seek(TP(self.topic, partition), offset)
@@ -163,27 +175,6 @@ class FaustConsumerHooks:
         self.acks.discard(record)
 
 
-class _NoReadOffset(dict[Any, Any]):
-    """Faust's read offsets, with every lookup answering "none".
-
-    Faust drops fetched messages below a partition's read offset. After a rebalance it seeks to the committed
-    offset, but its fetch loop can still set the read offset ahead from records fetched before the seek, and
-    the re-fetched records are then silently dropped: clicks never counted (seen in the kill -9 test).
-    Without the filter, messages at or below what was processed arrive again, and the engine ignores them.
-    """
-
-    def __getitem__(self, key: Any) -> Any:
-        return None
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        return default
-
-
-def disable_read_offset_filter(app: faust.App) -> None:
-    """Call once the worker exists (the consumer needs its loop) and before it starts fetching."""
-    setattr(app.consumer, "_read_offset", _NoReadOffset())  # noqa: B010 - private, untyped on ConsumerT
-
-
 def _deliverer(producer: BatchProducer) -> Any:
     async def deliver(outputs: list[Output]) -> None:
         await producer.deliver(
@@ -194,13 +185,12 @@ def _deliverer(producer: BatchProducer) -> Any:
 
 
 def _wire(
-    app: faust.App,
+    app: faust_glue.StreamsApp,
     table: Any,
     engine: Engine,
     acks: BatchAcks,
     clicks_topic: str,
     end_offsets: EndOffsets,
-    hooks: FaustConsumerHooks,
 ) -> None:
     def owned() -> set[int]:
         return {tp.partition for tp in app.consumer.assignment() if tp.topic == clicks_topic}
@@ -215,34 +205,35 @@ def _wire(
         await engine.forget(tp.partition for tp in ours)
         acks.forget(ours)
 
-    async def caught_up(last_offsets: dict[int, int | None]) -> set[int]:
-        # The end offsets are asked of the broker now, not taken from the last fetch: while the broker is
-        # away (and gateways hold their clicks) a stale end offset would make a partition look caught up
-        # and close windows whose clicks are still on their way.
+    async def caught_up(next_offsets: dict[int, int | None]) -> set[int]:
+        # Asked of the broker now, not taken from the last fetch: while the broker is away (and gateways
+        # hold their clicks) a stale end offset would make a partition look caught up and close windows
+        # whose clicks are still on their way. Compared with what the engine handled, never with the
+        # consumer's position (which counts records fetched but not handed to the engine yet).
         try:
-            ends = await end_offsets.fetch(last_offsets, CAUGHT_UP_TIMEOUT_S)
+            ends = await end_offsets.fetch(next_offsets, CAUGHT_UP_TIMEOUT_S)
+            unknown = [p for p, offset in next_offsets.items() if offset is None]
+            starts = await end_offsets.fetch(unknown, CAUGHT_UP_TIMEOUT_S, earliest=True)
         except Exception as e:  # the broker is unreachable or slow: not caught up, as far as anyone knows
             log.debug("end offsets unknown (%r)", e)
             return set()
-        ready = set()
-        for p, last_offset in last_offsets.items():
-            highwater = ends.get(p)
-            if highwater is None:
-                continue
-            if last_offset is not None:
-                if last_offset + 1 >= highwater:
-                    ready.add(p)
-                continue
-            position = await hooks.position(p)
-            if position is not None and position >= highwater:
-                ready.add(p)
-        return ready
+        return {
+            p
+            for p, offset in next_offsets.items()
+            if p in ends and (starts.get(p) if offset is None else offset) == ends[p]
+        }
 
     @app.timer(TICK_S)  # type: ignore[untyped-decorator]
     async def idle_tick() -> None:
         await engine.tick(wall_ms(), caught_up, rebalancing=bool(app.rebalancing))
 
+    async def before_wait_empty(stopping: bool) -> None:
+        # Faust stopped fetching and now waits for every tracked batch to be acked: commit them (on stop,
+        # for good: batches still in flight are dropped unacked and fetched again by the next owner).
+        await (engine.stop() if stopping else engine.flush_all())
+
+    app.before_wait_empty = before_wait_empty
+
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
-        # Nothing is written here: the consumer has stopped; unflushed batches are simply redelivered.
         log.info("streams stopped: %s", engine.stats.summary())

@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from faust.transport.consumer import CONSUMER_FETCHING
 
+from streams import faust_glue
 from streams.acks import BatchAcks
-from streams.engine import Engine
+from streams.engine import Engine, OffsetGapError
 from streams.ports import wall_ms
 
 log = logging.getLogger("streams")
 FETCH_TIMEOUT_S = 1.0
+EXIT_OFFSET_GAP = 70
 
 
 def fetched_batches(
@@ -56,7 +59,7 @@ class BatchDrain:
     async def __call__(self, fetcher: Any) -> None:
         consumer = self.app.consumer
         try:
-            while not (consumer._stopped.is_set() or fetcher._stopped.is_set()):
+            while not faust_glue.fetching_stopped(self.app, fetcher):
                 consumer.diag.set_flag(CONSUMER_FETCHING)
                 await asyncio.sleep(0)  # getmany can return at once, again and again
                 await self._fetch_once(consumer)
@@ -75,7 +78,7 @@ class BatchDrain:
 
     async def _fetch_once(self, consumer: Any) -> None:
         """One fetch, as Faust's ``getmany`` delivers it, but a partition's records at a time."""
-        records, active = await consumer._wait_next_records(FETCH_TIMEOUT_S)
+        records, active = await faust_glue.next_records(self.app, FETCH_TIMEOUT_S)
         generation = self.app.consumer_generation_id
         if records is None or consumer.should_stop:
             return
@@ -86,7 +89,7 @@ class BatchDrain:
             except Exception as e:
                 log.warning("seek to committed offsets failed while flow is stopped: %r", e)
             return
-        for tp, batch in fetched_batches(records, active, consumer._buffered_partitions):
+        for tp, batch in fetched_batches(records, active, faust_glue.buffered_partitions(self.app)):
             if not self._may_process(consumer, generation):
                 return  # a rebalance began: fetched again from the committed offset after it
             self.app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))
@@ -96,10 +99,8 @@ class BatchDrain:
             for record in batch:
                 if not self._may_process(consumer, generation):
                     return
-                await self._to_faust(consumer, consumer._to_message(tp, record))
-        commit_every = consumer._commit_every
-        if commit_every is not None and consumer._n_acked >= commit_every:
-            consumer._n_acked = 0
+                await self._to_faust(consumer, faust_glue.to_message(self.app, tp, record))
+        if faust_glue.commit_due(self.app):
             await consumer.commit()
 
     async def _to_faust(self, consumer: Any, message: Any) -> None:
@@ -126,9 +127,14 @@ class BatchDrain:
         events = [(record, record.offset, record.value) for record in batch]
         # Shielded: a cancelled fetcher (rebalance, stop) must not cut a batch in half; the engine lock
         # makes the revoke wait for it.
-        await asyncio.shield(self.engine.handle_batch(tp.partition, events, wall_ms()))
+        try:
+            await asyncio.shield(self.engine.handle_batch(tp.partition, events, wall_ms()))
+        except OffsetGapError as e:
+            # Committing past missing clicks would lose them for good; a restart fetches them again.
+            log.critical("streams: %s; exiting to be restarted", e)
+            os._exit(EXIT_OFFSET_GAP)
 
 
 def install(app: Any, engine: Engine, acks: BatchAcks, clicks_topic: str) -> None:
     """Call once the worker exists (the consumer needs its loop) and before it starts fetching."""
-    setattr(app.consumer, "_drain_messages", BatchDrain(app, engine, acks, clicks_topic))  # noqa: B010
+    faust_glue.install_drain(app, BatchDrain(app, engine, acks, clicks_topic))

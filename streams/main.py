@@ -53,7 +53,7 @@ def table_dir(settings: Settings) -> Path:
 
 def run(settings: Settings, **options: object) -> None:
     """Runs the worker until SIGINT/SIGTERM (Faust's worker drains and stops cleanly)."""
-    import faust
+    from streams import faust_glue
 
     setup_logging()
     # The local store is a cache of the changelog: after a kill -9 it may hold writes whose changelog
@@ -69,7 +69,7 @@ def run(settings: Settings, **options: object) -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD)
     streams_worker = Worker(settings, metrics)
     log_start("streams", settings)
-    worker = faust.Worker(
+    worker = faust_glue.StreamsWorker(
         streams_worker.app, loglevel=logging.INFO, quiet=True, redirect_stdouts=False, logging_config=LOGGING
     )
     streams_worker.prepare()

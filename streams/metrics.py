@@ -46,6 +46,11 @@ class StreamsMetrics:
             "Offset gaps; the consumer seeks back",
             registry=r,
         )
+        self.offsets_lost = Counter(
+            "clickmuncher_streams_offsets_lost",
+            "Clicks deleted by retention before they were counted (a gap below the log start)",
+            registry=r,
+        )
         self.changelog_writes = Counter(
             "clickmuncher_streams_changelog_writes", "Table writes and deletes", registry=r
         )

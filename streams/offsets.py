@@ -1,4 +1,4 @@
-"""End offsets of the ``clicks`` partitions, asked of the broker directly (for the idle check)."""
+"""End and start offsets of the ``clicks`` partitions, asked of the broker directly (idle and gap checks)."""
 
 from __future__ import annotations
 
@@ -25,13 +25,15 @@ class EndOffsets:
         if self._admin is None:
             self._admin = AdminClient(self._config)
 
-    async def fetch(self, partitions: Iterable[int], timeout_s: float) -> dict[int, int]:
-        """{partition: end offset}; raises (e.g. ``TimeoutError``, ``KafkaException``) if the broker does
-        not answer in time."""
+    async def fetch(
+        self, partitions: Iterable[int], timeout_s: float, earliest: bool = False
+    ) -> dict[int, int]:
+        """{partition: end offset} (the log start offset with ``earliest``); raises (e.g. ``TimeoutError``,
+        ``KafkaException``) if the broker does not answer in time."""
         self.start()
         assert self._admin is not None
-        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-        wanted = {TopicPartition(self.topic, p): latest for p in partitions}
+        spec = OffsetSpec.earliest() if earliest else OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        wanted = {TopicPartition(self.topic, p): spec for p in partitions}
         if not wanted:
             return {}
         futures = self._admin.list_offsets(wanted, request_timeout=timeout_s)

@@ -10,6 +10,11 @@ from streams.windows import WindowRules, WindowState
 EMIT_CHUNK = 5000
 
 
+def _source(partition: int, offset: int) -> tuple[str, bytes]:
+    """The header naming a record's origin on the clicks topic: ``<partition>:<offset>``."""
+    return ("source", b"%d:%d" % (partition, offset))
+
+
 class Outputs:
     """Builds the output records and delivers them, retrying until the broker has acknowledged each."""
 
@@ -19,15 +24,29 @@ class Outputs:
         self._deliver = deliver
 
     def window(self, key: str, start: int, url: str, state: WindowState) -> Output:
-        """The ``click-windows`` record of a window's state (key: the table key, ``<start>:<url>``)."""
-        value = encode_window(url, start, self.rules.end_of(start), state.count, state.revision)
-        return (self.topics.windows, key.encode(), value, None)
+        """The ``click-windows`` record of a window's state (key: the table key, ``<start>:<url>``).
 
-    def late(self, url: str, raw: bytes | None) -> Output:
-        return (self.topics.late, url.encode(), raw or b"", None)
+        Clicks are validated at intake, so this cannot fail for a window the engine counted; a window that
+        still cannot be encoded becomes a dead letter rather than stopping the worker."""
+        try:
+            value = encode_window(url, start, self.rules.end_of(start), state.count, state.revision)
+            return (self.topics.windows, key.encode(), value, None)
+        except (UnicodeError, ValueError, OverflowError, OSError) as e:
+            printable = key.encode("utf-8", "backslashreplace")
+            return self.dead(printable, f"cannot encode the window of {state.count} clicks: {e}")
 
-    def dead(self, raw: bytes | None, reason: str) -> Output:
-        return (self.topics.dead, b"", raw or b"", [("reason", reason.encode())])
+    def late(self, url: str, raw: bytes | None, partition: int, offset: int) -> Output:
+        """A click beyond late retention, keyed by its URL; ``source`` says where it came from, so a
+        consumer can drop the copy a crash may repeat."""
+        return (self.topics.late, url.encode(), raw or b"", [_source(partition, offset)])
+
+    def dead(
+        self, raw: bytes | None, reason: str, partition: int | None = None, offset: int | None = None
+    ) -> Output:
+        headers = [("reason", reason.encode("utf-8", "backslashreplace"))]
+        if partition is not None and offset is not None:
+            headers.append(_source(partition, offset))
+        return (self.topics.dead, b"", raw or b"", headers)
 
     async def emit(self, outputs: list[Output]) -> None:
         """Delivers a closing window's records, a chunk at a time."""

@@ -14,7 +14,8 @@ from typing import Any, Protocol
 Headers = list[tuple[str, bytes]]
 Output = tuple[str, bytes, bytes, Headers | None]  # topic, key, value, headers
 Deliver = Callable[[list[Output]], Awaitable[object]]
-# Given {partition: last processed offset or None}, the partitions with nothing left to read.
+# Given {partition: the next offset the engine will handle, None when nothing is known}, the partitions
+# whose every record the engine has handled (that offset is at the end of the partition).
 CaughtUp = Callable[[dict[int, int | None]], Awaitable[set[int]]]
 Incoming = tuple[Any, int, bytes | None]  # the event (acked later), its offset, its raw value
 Change = tuple[str, Any]  # a table key and its new value; None deletes it
@@ -36,6 +37,9 @@ class ConsumerHooks(Protocol):
     """What the engine needs from the consumer to keep each partition's events contiguous."""
 
     def committed(self, partition: int) -> int | None: ...
+
+    async def earliest(self, partition: int) -> int | None:
+        """The partition's log start offset, asked of the broker; None when it cannot say now."""
 
     async def seek(self, partition: int, offset: int) -> None: ...
 

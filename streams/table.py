@@ -16,10 +16,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import rocksdict
-from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 
 from clickmuncher.records import json_string
+from streams import faust_glue
 from streams.ports import Change
 from streams.producer import BatchProducer, OutRecord
 
@@ -63,8 +63,9 @@ class FaustWindowTable:
 
     def read(self, partition: int, key: str) -> Any:
         store = self.table.data
-        if isinstance(store, RocksDBStore):
-            raw = store._db_for_partition(partition).get(encode_key(key))
+        db = faust_glue.rocksdb_of(store, partition)
+        if db is not None:
+            raw = db.get(encode_key(key))
             return None if raw is None else json.loads(raw)
         return store.data.get(key)
 
@@ -85,8 +86,8 @@ class FaustWindowTable:
 
     def _apply_locally(self, partition: int, changes: Sequence[Change], records: list[OutRecord]) -> None:
         store = self.table.data
-        if isinstance(store, RocksDBStore):
-            db = store._db_for_partition(partition)
+        db = faust_glue.rocksdb_of(store, partition)
+        if db is not None:
             # One write of a batch: less than half the cost of a put per key. (rocksdict, which Faust
             # prefers; with python-rocksdb a put per key.)
             batch: Any = rocksdict.WriteBatch(raw_mode=True) if store.use_rocksdict else db
@@ -99,9 +100,4 @@ class FaustWindowTable:
                 db.write(batch)
             return
         for key, value in changes:
-            if value is None:
-                store.data.pop(key, None)
-                store._key_partition.pop(key, None)
-            else:
-                store.data[key] = value
-                store._key_partition[key] = partition
+            faust_glue.memory_put(store, key, value, partition)

@@ -49,6 +49,18 @@ class WindowRules:
         """Where an idle, caught-up partition's watermark moves by the wall clock."""
         return now_ms - self.grace_ms
 
+    def next_boundary(self, watermark_ms: int) -> int:
+        """The smallest watermark above ``watermark_ms`` at which some window closes or is released.
+
+        Every route (open, late, too late) and every close depends only on which of these points the
+        watermark has passed, so a watermark that has not reached the next one routes and closes exactly as
+        the last persisted watermark does: the engine persists the watermark before it uses a new point.
+        """
+        after = watermark_ms + 1
+        close_phase = self.grace_ms % self.window_ms
+        release_phase = (self.grace_ms + self.late_retention_ms) % self.window_ms
+        return min(after + (phase - after) % self.window_ms for phase in (close_phase, release_phase))
+
 
 class Route(enum.Enum):
     """What one click does to its window."""
@@ -92,22 +104,23 @@ class WindowState:
     def decode(cls, raw: object) -> WindowState:
         if isinstance(raw, (bytes, str)):
             raw = json.loads(raw)
-        if not isinstance(raw, list) or len(raw) != 4:
+        if not isinstance(raw, list) or len(raw) != 4 or not all(type(v) is int for v in raw):
             raise ValueError(f"bad window state {raw!r}")
-        count, last_offset, revision, partition = (int(v) for v in raw)
+        count, last_offset, revision, partition = raw
         return cls(count, last_offset, revision, partition)
 
 
-def apply_click(state: WindowState | None, offset: int, partition: int, late: bool) -> WindowState | None:
+def apply_click(state: WindowState | None, offset: int, partition: int, bump: bool) -> WindowState | None:
     """The new state after one click at ``offset``, or ``None`` when it was already applied (redelivery).
 
-    A late click (window already closed) bumps the revision so downstream keeps the corrected total.
+    ``bump``: the click corrects a window whose current revision was already emitted (a late click), so
+    the count goes out under the next revision; a new key starts at revision 0 in any case.
     """
     if state is None:
         return WindowState(count=1, last_offset=offset, revision=0, partition=partition)
     if state.last_offset >= offset:
         return None
-    revision = state.revision + 1 if late else state.revision
+    revision = state.revision + 1 if bump else state.revision
     return WindowState(state.count + 1, offset, revision, state.partition)
 
 
@@ -138,21 +151,25 @@ def floor_key(partition: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Watermark:
-    """A partition's persisted watermark and the source offset of the event that wrote it.
-
-    Every event of the partition at or below ``offset`` was fully handled before it was written.
+    """A partition's persisted watermark, the source offset of the last event handled when it was
+    written, and the emitted horizon: every window that closes at or below ``emitted_ms`` was delivered to
+    ``click-windows``. Windows closing in ``(emitted_ms, watermark_ms]`` were decided closed but maybe not
+    delivered: they are emitted again (with their stored revision and count) after a restart.
     """
 
     watermark_ms: int
     offset: int
+    emitted_ms: int
 
     def encode(self) -> list[int]:
-        return [self.watermark_ms, self.offset]
+        return [self.watermark_ms, self.offset, self.emitted_ms]
 
     @classmethod
     def decode(cls, raw: object) -> Watermark:
+        """Also reads the two-field records of earlier versions, which persisted a watermark only after
+        emitting what it closed (so their emitted horizon is the watermark itself)."""
         if isinstance(raw, (bytes, str)):
             raw = json.loads(raw)
-        if not isinstance(raw, list) or len(raw) != 2:
+        if not isinstance(raw, list) or len(raw) not in (2, 3) or not all(type(v) is int for v in raw):
             raise ValueError(f"bad watermark {raw!r}")
-        return cls(int(raw[0]), int(raw[1]))
+        return cls(raw[0], raw[1], raw[-1] if len(raw) == 3 else raw[0])

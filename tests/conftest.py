@@ -1,12 +1,15 @@
-"""Shared fixtures: a real Kafka broker and a throwaway PostgreSQL cluster per test session.
+"""Shared fixtures: a real Kafka broker and a throwaway PostgreSQL cluster per test session, and for the
+tests marked ``cluster`` a three-broker SASL_SSL Kafka cluster.
 
-``CLICKMUNCHER_TEST_KAFKA_BOOTSTRAP`` / ``CLICKMUNCHER_TEST_DATABASE_URL`` point the tests at services that
-already run. When ``CI`` is set, a service that cannot be started fails the run; it never skips.
+``CLICKMUNCHER_TEST_KAFKA_BOOTSTRAP`` / ``CLICKMUNCHER_TEST_DATABASE_URL`` / ``CLICKMUNCHER_TEST_CLUSTER_DIR``
+point the tests at services that already run. When ``CI`` is set, a service that cannot be started fails the
+run; it never skips.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ import pytest
 
 from clickmuncher.kafka import broker
 from clickmuncher.pgcluster import PgCluster, create_database
+from tests.cluster import LocalCluster
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -64,6 +68,23 @@ def kafka() -> Iterator[LocalBroker]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(kafka: LocalBroker) -> str:
     return kafka.bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[LocalCluster]:
+    """Three brokers with SASL_SSL (SCRAM-SHA-512, a generated CA): replication factor 3 and
+    min.insync.replicas 2 by default. Tests that kill a broker restart it before they end."""
+    existing = os.environ.get("CLICKMUNCHER_TEST_CLUSTER_DIR")
+    if existing:
+        yield LocalCluster.attach(Path(existing))
+        return
+    try:
+        started = LocalCluster.start(brokers=3, security="sasl_ssl")
+    except Exception as e:
+        _unavailable("Kafka cluster", e)
+    yield started
+    started.stop()
+    shutil.rmtree(started.data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

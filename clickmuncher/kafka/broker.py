@@ -13,55 +13,20 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from clickmuncher.kafka.jars import BrokerError, classpath, ensure_jars, require_tool
+from clickmuncher.kafka import jvm, properties
+from clickmuncher.kafka.config import KafkaSettings, admin_config
+from clickmuncher.kafka.jars import BrokerError, ensure_jars
 
-JVM_OPTS = [
-    "-Xms256m",
-    "-Xmx512m",
-    "-server",
-    "-XX:+UseG1GC",
-    "-XX:MaxGCPauseMillis=20",
-    "-XX:InitiatingHeapOccupancyPercent=35",
-    "-XX:+ExplicitGCInvokesConcurrent",
-    "-XX:MaxInlineLevel=15",
-    "-Djava.awt.headless=true",
-    "-XX:TieredStopAtLevel=1",
-]
 START_TIMEOUT_S = 90.0
-
-PROPERTIES = """\
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-inter.broker.listener.name=PLAINTEXT
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs={log_dir}
-num.partitions=1
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-log.cleaner.dedupe.buffer.size=2097152
-log.cleaner.backoff.ms=2000
-num.network.threads=2
-num.io.threads=2
-auto.create.topics.enable=false
-"""
 
 
 @dataclass(frozen=True)
@@ -100,19 +65,15 @@ def port_taken(port: int) -> bool:
     return False
 
 
-def _cluster_id() -> str:
+def cluster_id() -> str:
+    """A fresh KRaft cluster id: 16 random bytes, URL-safe base64 without padding, not starting with '-'."""
     while True:
         text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not text.startswith("-"):
             return text
 
 
-def _read_properties(path: Path) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {key.strip(): value.strip() for key, value in pairs}
-
-
-def _broker_pid(data_dir: Path) -> int | None:
+def broker_pid(data_dir: Path) -> int | None:
     """The pid in ``broker.pid`` if that process is alive and is this data dir's broker."""
     pid_file = data_dir / "broker.pid"
     try:
@@ -120,7 +81,7 @@ def _broker_pid(data_dir: Path) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except (OSError, ValueError):
         return None
-    if "kafka.Kafka" not in cmdline or str(data_dir.resolve()) not in cmdline:
+    if "kafka.Kafka" not in cmdline or f"-Dclickmuncher.data.dir={data_dir.resolve()}\0" not in cmdline:
         return None
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
@@ -134,63 +95,133 @@ def status(data_dir: Path) -> BrokerInfo:
     props_path = data_dir / "server.properties"
     port = 0
     if props_path.exists():
-        port = int(_read_properties(props_path)["advertised.listeners"].rsplit(":", 1)[1])
-    return BrokerInfo(data_dir=data_dir, port=port, pid=_broker_pid(data_dir))
+        port = int(properties.read(props_path)["advertised.listeners"].rsplit(":", 1)[1])
+    return BrokerInfo(data_dir=data_dir, port=port, pid=broker_pid(data_dir))
 
 
 def _write_properties(data_dir: Path, port: int) -> Path:
     props_path = data_dir / "server.properties"
     if props_path.exists():
-        controller_port = int(_read_properties(props_path)["controller.quorum.voters"].rsplit(":", 1)[1])
+        controller_port = int(properties.read(props_path)["controller.quorum.voters"].rsplit(":", 1)[1])
         if port_taken(controller_port):
             controller_port = free_port()
     else:
         controller_port = free_port()
-    text = PROPERTIES.format(port=port, controller_port=controller_port, log_dir=data_dir / "log")
-    props_path.write_text(text)
+    node = properties.Node(1, port, controller_port, [(1, controller_port)], data_dir / "log")
+    props_path.write_text(node.text())
     return props_path
 
 
-def _format_storage(libs: Path, data_dir: Path, props_path: Path) -> None:
-    if (data_dir / "log" / "meta.properties").exists():
-        return
-    command = [
-        require_tool("java"),
-        "-cp",
-        classpath(libs),
-        "kafka.tools.StorageTool",
-        "format",
-        "-t",
-        _cluster_id(),
-        "-c",
-        str(props_path),
+def format_storage(libs: Path, data_dirs: Sequence[Path], cluster: str, scram: Sequence[str] = ()) -> None:
+    """Formats the storage of each data dir not formatted yet, all at once (one JVM each).
+
+    ``scram``: ``SCRAM-SHA-512=[name=…,password=…]`` credentials written into the cluster's first metadata.
+    """
+    pending = [d for d in data_dirs if not (d / "log" / "meta.properties").exists()]
+    extra = [arg for credential in scram for arg in ("--add-scram", credential)]
+    processes = [
+        subprocess.Popen(
+            jvm.storage_tool_command(
+                libs, "format", "-t", cluster, "-c", str(d / "server.properties"), *extra
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for d in pending
     ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        reason = (result.stderr or result.stdout).strip().splitlines()
-        raise BrokerError(f"formatting Kafka storage failed: {reason[-1] if reason else result.returncode}")
+    for process in processes:
+        output, _ = process.communicate()
+        if process.returncode != 0:
+            reason = output.strip().splitlines()
+            raise BrokerError(
+                f"formatting Kafka storage failed: {reason[-1] if reason else process.returncode}"
+            )
 
 
-def _wait_ready(process: subprocess.Popen[bytes], info: BrokerInfo, timeout_s: float) -> None:
+def launch(libs: Path, data_dir: Path, record_to: Path | None = None) -> subprocess.Popen[bytes]:
+    """Starts the JVM of ``data_dir``'s node in the background; its pid goes to ``broker.pid``."""
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "stdout.log", "ab") as out:
+        process = subprocess.Popen(
+            jvm.broker_command(libs, data_dir, record_to),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    (data_dir / "broker.pid").write_text(str(process.pid))
+    return process
+
+
+def prepare(*, quiet: bool = False) -> Path:
+    """The jars (fetched once) and, recorded once beside them, the class archive; returns the jars' dir.
+
+    A JDK that cannot write one (a broker that answered left no archive) is noted in ``<archive>.none``, so
+    later starts do not try again; a recording broker that did not answer is simply tried at the next start.
+    """
+    libs = ensure_jars(quiet=quiet)
+    archive = jvm.archive_path(libs)
+    unsupported = archive.with_name(archive.name + ".none")
+    if archive.exists() or unsupported.exists():
+        return libs
+    if not quiet:
+        print("kafka: recording a class archive for faster broker starts (once)", file=sys.stderr, flush=True)
+    partial = archive.with_name(f"{archive.name}.{os.getpid()}.partial")
+    with tempfile.TemporaryDirectory(prefix="cm-kafka-cds-") as tmp:
+        data_dir = Path(tmp)
+        port = free_port()
+        _write_properties(data_dir, port)
+        format_storage(libs, [data_dir], cluster_id())
+        process = launch(libs, data_dir, record_to=partial)
+        config = admin_config(KafkaSettings(bootstrap=f"127.0.0.1:{port}"))
+        try:
+            wait_ready({data_dir: process}, lambda: answers(config), START_TIMEOUT_S)
+        except BrokerError:
+            return libs  # no archive this time: every start is just slower
+        stop(data_dir)
+    if partial.exists():
+        os.replace(partial, archive)
+    else:
+        unsupported.write_text("this JDK wrote no class archive; delete this file to try again\n")
+    return libs
+
+
+def answers(config: Mapping[str, Any]) -> bool:
+    """Whether the brokers of an admin ``config`` answer a metadata request within a second."""
     from confluent_kafka.admin import AdminClient
 
+    try:
+        AdminClient({**config, "log_level": 0}).list_topics(timeout=1.0)
+    except Exception:
+        return False
+    return True
+
+
+def wait_ready(
+    started: Mapping[Path, subprocess.Popen[bytes]], ready: Callable[[], bool], timeout_s: float
+) -> None:
+    """Polls ``ready()`` until it holds; raises :class:`BrokerError` when a started JVM exits or on timeout
+    (then the started JVMs are stopped)."""
     deadline = time.monotonic() + timeout_s
-    admin = AdminClient({"bootstrap.servers": info.bootstrap, "log_level": 0})
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log = info.data_dir / "stdout.log"
-            tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-            raise BrokerError(
-                f"Kafka exited during start (code {process.returncode}): "
-                f"{tail[0] if tail else 'see ' + str(log)}"
-            )
-        try:
-            admin.list_topics(timeout=1.0)
+        for data_dir, process in started.items():
+            if process.poll() is not None:
+                stop_all(list(started))
+                raise BrokerError(_exit_reason(process, data_dir))
+        if ready():
             return
-        except Exception:
-            time.sleep(0.2)
-    stop(info.data_dir)
+        time.sleep(0.2)
+    stop_all(list(started))
     raise BrokerError(f"Kafka did not answer a metadata request within {timeout_s:.0f}s")
+
+
+def _exit_reason(process: subprocess.Popen[bytes], data_dir: Path) -> str:
+    log = data_dir / "stdout.log"
+    lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+    errors = [line for line in lines if " ERROR " in line or "Exception" in line]
+    tail = (errors or lines)[-1:]
+    return f"Kafka exited during start (code {process.returncode}): {tail[0] if tail else 'see ' + str(log)}"
 
 
 def start(
@@ -206,29 +237,14 @@ def start(
         return current
     if port_taken(port):
         raise BrokerError(f"port 127.0.0.1:{port} is already taken (another broker? try --port)")
-    libs = ensure_jars(quiet=quiet)
+    libs = prepare(quiet=quiet)
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
-    props_path = _write_properties(data_dir, port)
-    _format_storage(libs, data_dir, props_path)
-    log4j = resources.files("clickmuncher.kafka").joinpath("log4j2.yaml")
-    command = [
-        require_tool("java"),
-        *JVM_OPTS,
-        f"-Dlog4j2.configurationFile={log4j}",
-        f"-Dkafka.logs.dir={data_dir / 'logs'}",
-        f"-Dclickmuncher.data.dir={data_dir}",
-        "-cp",
-        classpath(libs),
-        "kafka.Kafka",
-        str(props_path),
-    ]
-    with open(data_dir / "stdout.log", "ab") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-    (data_dir / "broker.pid").write_text(str(process.pid))
+    _write_properties(data_dir, port)
+    format_storage(libs, [data_dir], cluster_id())
+    process = launch(libs, data_dir)
     info = BrokerInfo(data_dir=data_dir, port=port, pid=process.pid)
-    _wait_ready(process, info, timeout_s)
+    config = admin_config(KafkaSettings(bootstrap=info.bootstrap))
+    wait_ready({data_dir: process}, lambda: answers(config), timeout_s)
     return info
 
 
@@ -237,20 +253,28 @@ def stop(data_dir: Path, *, timeout_s: float = 30.0, hard: bool = False) -> bool
 
     ``hard`` sends SIGKILL at once (tests use it to simulate a crash).
     """
-    data_dir = data_dir.resolve()
-    pid = _broker_pid(data_dir)
-    if pid is None:
-        return False
-    os.kill(pid, signal.SIGKILL if hard else signal.SIGTERM)
+    return stop_all([data_dir], timeout_s=timeout_s, hard=hard) == 1
+
+
+def stop_all(data_dirs: Sequence[Path], *, timeout_s: float = 30.0, hard: bool = False) -> int:
+    """Signals every running broker of ``data_dirs`` at once, then waits for all (SIGKILL after
+    ``timeout_s``); returns how many were running."""
+    pids = {d.resolve(): pid for d in data_dirs if (pid := broker_pid(d.resolve())) is not None}
+    for pid in pids.values():
+        os.kill(pid, signal.SIGKILL if hard else signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while _broker_pid(data_dir) is not None:
+    while any(broker_pid(d) is not None for d in pids):
         if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
+            for d, pid in pids.items():
+                if broker_pid(d) is not None:
+                    os.kill(pid, signal.SIGKILL)
             deadline = time.monotonic() + 10
         time.sleep(0.1)
-        _reap(pid)
-    (data_dir / "broker.pid").unlink(missing_ok=True)
-    return True
+        for pid in pids.values():
+            _reap(pid)
+    for d in pids:
+        (d / "broker.pid").unlink(missing_ok=True)
+    return len(pids)
 
 
 def _reap(pid: int) -> None:

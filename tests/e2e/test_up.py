@@ -1,12 +1,15 @@
-"""``clickmuncher up --demo`` runs the whole pipeline, shows counts, and Ctrl-C leaves no child behind."""
+"""``clickmuncher up --demo`` runs the whole pipeline with the api, shows counts, and Ctrl-C leaves no child
+behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -66,9 +69,14 @@ def test_up_demo_counts_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Path, 
     env.pop("CLICKMUNCHER_SIGNING_KEY", None)
     env.pop("CLICKMUNCHER_ALLOWED_HOSTS", None)
     log = tmp_path / "up.log"
+    api_port = free_port()
+    env["CLICKMUNCHER_LIVE_TOPIC"] = f"click-windows-live-{unique}"
     with open(log, "wb") as out:
         up = subprocess.Popen(
-            [sys.executable, "-m", "clickmuncher.cli", "up", "--demo", "--port", str(free_port())],
+            [
+                *(sys.executable, "-m", "clickmuncher.cli", "up", "--demo"),
+                *("--port", str(free_port()), "--api-port", str(api_port)),
+            ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -86,7 +94,12 @@ def test_up_demo_counts_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Path, 
         assert "curl -si" in output, "no example links printed"
         assert (tmp_path / "state" / "signing.key").exists(), "no development signing key kept"
         children = children_of(up.pid)
-        assert len(children) >= 3, output[-3000:]
+        assert len(children) >= 4, output[-3000:]
+        assert f"up: the page, with top URLs and live counts: http://127.0.0.1:{api_port}/" in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/top", timeout=10) as response:
+            top = json.loads(response.read())
+        assert any("example" in row["url"] for row in top["urls"]), top
+        assert "demo: sent" in output and "final (closed windows)" in output, output[-3000:]
         totals = [line for line in table.splitlines() if "example" in line]
         assert totals, f"stats shows no counted URL:\n{table}\n{output[-3000:]}"
     finally:
@@ -94,4 +107,8 @@ def test_up_demo_counts_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Path, 
         code = up.wait(timeout=60)
     assert code == 0, log.read_text()[-3000:]
     assert "up: stopped" in log.read_text()
+    # Every service stopped on its own (none was killed), each with exit code 0.
+    assert "killing it" not in log.read_text(), log.read_text()[-3000:]
+    for service in ("gateway", "sink", "streams"):
+        assert f"up: {service} stopped (exit 0)" in log.read_text(), log.read_text()[-3000:]
     assert not [pid for pid in children if alive(pid)]

@@ -8,17 +8,7 @@ import sys
 from pathlib import Path
 
 from clickmuncher.kafka.broker import free_port, status
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "clickmuncher.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env=dict(os.environ),
-    )
+from tests.foundation.helpers import cli
 
 
 def test_up_status_down_twice(tmp_path: Path) -> None:

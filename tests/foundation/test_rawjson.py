@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from clickmuncher.rawjson import JsonRefused, check_depth, loads_bounded
+from clickmuncher.rawjson import Rejected, check_depth, load_object
 
 MAX_BYTES = 4096
 MAX_DEPTH = 5
@@ -68,13 +68,15 @@ def reference(raw: bytes) -> tuple[str, Any]:
         return ("refused", "depth")
     if any(BAD_CHAR.search(s) for s in strings(value)):
         return ("refused", "NUL or surrogate")
+    if not isinstance(value, dict):
+        return ("refused", "not an object")
     return ("ok", value)
 
 
 def bounded(raw: bytes) -> tuple[str, Any]:
     try:
-        return ("ok", loads_bounded(raw, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH))
-    except JsonRefused as e:
+        return ("ok", load_object(raw, MAX_BYTES, MAX_DEPTH))
+    except Rejected as e:
         return ("refused", str(e))
 
 
@@ -139,7 +141,7 @@ def test_agrees_with_json_loads_on_pieces(raw: bytes) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(JSON_VALUES, st.booleans())
+@given(st.dictionaries(st.text(max_size=4), JSON_VALUES, max_size=4) | JSON_VALUES, st.booleans())
 def test_agrees_with_json_loads_on_json(value: Any, ascii_only: bool) -> None:
     assert_agrees(json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass"))
 
@@ -157,30 +159,32 @@ def test_never_raises_anything_but_refused_on_any_bytes(raw: bytes) -> None:
         (b"[" * 4000, "nested deeper than 5"),
         (b"{" * 6, "nested deeper than 5"),
         (b'{"u": "a\x00"}', "NUL byte"),
-        (b'{"u": "a\\u0000"}', "NUL or a lone surrogate"),
-        (b'{"u": "\\ud800"}', "NUL or a lone surrogate"),
-        (b'{"\\udfff": 1}', "NUL or a lone surrogate"),
+        (b'{"u": "a\\u0000"}', "NUL character in a string"),
+        (b'{"u": "\\ud800"}', "lone surrogate in a string"),
+        (b'{"\\udfff": 1}', "lone surrogate in a string"),
         (b'{"u": "\xed\xa0\x80"}', "not UTF-8"),
-        (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
+        (b'{"a": 1, "a": 2}', "duplicate keys"),
+        (b"[1, 2]", "not a JSON object"),
+        (None, "empty value"),
         (b"[NaN]", "not JSON: NaN"),
         (b"[-Infinity]", "not JSON: -Infinity"),
         (b"", "not JSON"),
     ],
 )
-def test_refusals_say_why(raw: bytes, reason: str) -> None:
-    with pytest.raises(JsonRefused, match=re.escape(reason)):
-        loads_bounded(raw, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH)
+def test_refusals_say_why(raw: bytes | None, reason: str) -> None:
+    with pytest.raises(Rejected, match=re.escape(reason)):
+        load_object(raw, MAX_BYTES, MAX_DEPTH)
 
 
 def test_an_integer_of_more_digits_than_python_converts_is_refused() -> None:
-    with pytest.raises(JsonRefused, match="not JSON: Exceeds the limit"):
-        loads_bounded(b"1" * 5000, max_bytes=10_000, max_depth=MAX_DEPTH)
+    with pytest.raises(Rejected, match="not JSON: Exceeds the limit"):
+        load_object(b"1" * 5000, 10_000, MAX_DEPTH)
 
 
 def test_depth_is_counted_outside_strings_only() -> None:
     check_depth(b'{"a": "[[[[[[[[[[[[", "b": "\\"[[[[[[[[["}', 1)
     check_depth(b'[[[[["\\\\"]]]]]', 5)
-    with pytest.raises(JsonRefused):
+    with pytest.raises(Rejected):
         check_depth(b'[[[[[["\\\\"]]]]]]', 5)
-    with pytest.raises(JsonRefused, match="pair up"):
+    with pytest.raises(Rejected, match="pair up"):
         check_depth(b"[[[]" + b"x" * 10, 2)

@@ -8,10 +8,30 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clickmuncher.records import ClickEvent, ClickWindow, RecordError, click_fields, iso_utc
+from clickmuncher.records import (
+    MAX_TS_MS,
+    MAX_URL_CHARS,
+    ClickEvent,
+    ClickWindow,
+    RecordError,
+    click_fields,
+    iso_utc,
+)
+
+# What the gateway can send: an http(s) URL, any characters but controls and lone surrogates.
+urls = st.builds(
+    lambda scheme, rest: scheme + rest,
+    st.sampled_from(["http://", "https://"]),
+    st.text(
+        st.characters(blacklist_categories=["Cs", "Cc"]),
+        min_size=1,
+        max_size=MAX_URL_CHARS - len("https://"),
+    ),
+)
+timestamps = st.integers(min_value=0, max_value=MAX_TS_MS)
 
 
-@given(st.text(min_size=1), st.integers(min_value=0, max_value=2**53))
+@given(urls, timestamps)
 def test_click_event_bytes_are_the_spec_json(url: str, ts_ms: int) -> None:
     event = ClickEvent(url=url, ts_ms=ts_ms)
     assert json.loads(event.encode()) == {"v": 1, "url": url, "ts_ms": ts_ms}
@@ -20,15 +40,19 @@ def test_click_event_bytes_are_the_spec_json(url: str, ts_ms: int) -> None:
 
 
 def _parsed(raw: bytes) -> tuple[str, int] | str:
-    """What the JSON parser alone makes of ``raw``: the fields, or "error"."""
+    """What the JSON parser and the intake rules make of ``raw``: the fields, or "error"."""
     try:
         body = json.loads(raw)
     except ValueError:
         return "error"
-    if not isinstance(body, dict) or body.get("v") != 1:
+    if not isinstance(body, dict) or type(body.get("v")) is not int or body.get("v") != 1:
         return "error"
     url, ts_ms = body.get("url"), body.get("ts_ms")
-    if not isinstance(url, str) or not url or type(ts_ms) is not int or ts_ms < 0:
+    if not isinstance(url, str) or type(ts_ms) is not int or not 0 <= ts_ms <= MAX_TS_MS:
+        return "error"
+    if not url.startswith(("http://", "https://")) or url.endswith("://") or len(url) > MAX_URL_CHARS:
+        return "error"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in url):
         return "error"
     return url, ts_ms
 
@@ -73,7 +97,7 @@ def test_click_fields_agree_with_the_json_parser(raw: bytes) -> None:
     assert _read(raw) == _parsed(raw)
 
 
-@given(st.text(min_size=1), st.integers(min_value=0, max_value=2**70))
+@given(urls, timestamps)
 def test_click_fields_read_every_gateway_click(url: str, ts_ms: int) -> None:
     raw = ClickEvent(url=url, ts_ms=ts_ms).encode()
     assert click_fields(raw) == (url, ts_ms) == _parsed(raw)
@@ -123,12 +147,37 @@ def test_iso_keeps_milliseconds_when_present() -> None:
         (b"not json", "not JSON"),
         (b"[1]", "not a JSON object"),
         (b'{"v": 2, "url": "u", "ts_ms": 1}', "unsupported record version"),
+        (b'{"v": true, "url": "http://e/", "ts_ms": 1}', "unsupported record version"),
         (b'{"v": 1, "ts_ms": 1}', "'url'"),
-        (b'{"v": 1, "url": "u", "ts_ms": "1"}', "'ts_ms'"),
-        (b'{"v": 1, "url": "u", "ts_ms": true}', "'ts_ms'"),
-        (b'{"v": 1, "url": "u", "ts_ms": -5}', "'ts_ms'"),
+        (b'{"v": 1, "url": "http://e/", "ts_ms": "1"}', "'ts_ms'"),
+        (b'{"v": 1, "url": "http://e/", "ts_ms": true}', "'ts_ms'"),
+        (b'{"v": 1, "url": "http://e/", "ts_ms": -5}', "'ts_ms'"),
+        (b'{"v": 1, "url": "http://e/", "ts_ms": 1e3}', "'ts_ms'"),
+        (b'{"v": 1, "url": "http://e/", "ts_ms": %d}' % (MAX_TS_MS + 1), "'ts_ms'"),
+        (b'{"v": 1, "url": "http://e/", "ts_ms": 1%s}' % (b"0" * 5000), "not JSON"),
+        (b'{"v": 1, "url": "u", "ts_ms": 1}', "not an absolute http"),
+        (b'{"v": 1, "url": "http://", "ts_ms": 1}', "not an absolute http"),
+        (b'{"v": 1, "url": "http://e/\\ud800", "ts_ms": 1}', "lone surrogate"),
+        (b'{"v": 1, "url": "http://e/\\u0000", "ts_ms": 1}', "NUL"),
+        (b'{"v": 1, "url": "http://e/\\u0007", "ts_ms": 1}', "control character"),
+        (b'{"v": 1, "url": "http://e/%s", "ts_ms": 1}' % (b"a" * MAX_URL_CHARS), "characters, more than"),
+        (b'{"v": 1, "url": "http://e/\xff", "ts_ms": 1}', "not UTF-8"),
+        (b'{"v": 1, "url": "http://e/", "url": "http://f/", "ts_ms": 1}', "duplicate keys"),
+        (b"[" * 200_000, "more than"),
+        (b"[" * 10_000, "nested deeper"),
+        (b'{"v": 1, "url": "http://e/", "ts_ms": 1, "x": %s}' % (b"[" * 20 + b"]" * 20), "nested deeper"),
     ],
 )
 def test_bad_click_events_say_why(raw: bytes | None, reason: str) -> None:
     with pytest.raises(RecordError, match=reason):
         ClickEvent.decode(raw)
+
+
+def test_brackets_inside_strings_are_not_nesting() -> None:
+    url = "http://[::1]/" + "[" * 40
+    assert click_fields(json.dumps({"v": 1, "url": url, "ts_ms": 5}).encode()) == (url, 5)
+
+
+@given(st.binary(max_size=200) | st.text(max_size=60).map(str.encode))
+def test_hostile_bytes_are_a_record_error_or_a_click(raw: bytes) -> None:
+    assert _read(raw) == _parsed(raw) or _read(raw) == "error"

@@ -15,6 +15,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from clickmuncher.records import ClickEvent, ClickWindow
+from clickmuncher.settings import Settings
 
 WINDOW_MS = 2000
 Key = tuple[int, str]
@@ -95,10 +96,20 @@ def _bytes(value: str | bytes | None) -> bytes:
 
 
 def latest_windows(reader: TopicReader) -> dict[Key, ClickWindow]:
+    """What the sink keeps per (window, URL): the highest revision (at equal revision, the later record).
+
+    Also checks the promise that makes that rule safe: a revision of a window is never emitted with two
+    different counts."""
     latest: dict[Key, ClickWindow] = {}
+    counts: dict[tuple[Key, int], int] = {}
     for _key, value, _headers in reader.records:
         window = ClickWindow.decode(value)
-        latest[(window.window_start_ms, window.url)] = window
+        key = (window.window_start_ms, window.url)
+        seen = counts.setdefault((key, window.revision), window.clicks)
+        assert seen == window.clicks, f"{key} revision {window.revision}: {seen} and {window.clicks} clicks"
+        kept = latest.get(key)
+        if kept is None or window.revision >= kept.revision:
+            latest[key] = window
     return latest
 
 
@@ -181,3 +192,23 @@ def worker_env(bootstrap: str, unique: str, state_dir: Path, **extra: str) -> di
     )
     env.update(extra)
     return env
+
+
+def streams_settings(bootstrap: str, unique: str) -> Settings:
+    """The settings of a test's workers (see :func:`worker_env`), for the topic helpers."""
+    return Settings(
+        kafka_bootstrap=bootstrap,
+        clicks_topic=f"clicks-{unique}",
+        windows_topic=f"click-windows-{unique}",
+        partitions=8,
+        window_s=2,
+        grace_s=1,
+    )
+
+
+def start_worker(workers: list[Worker], env: dict[str, str], tmp_path: Path, name: str) -> Worker:
+    """Starts a worker the ``workers`` fixture kills after the test."""
+    worker = Worker(env, tmp_path / f"{name}.log")
+    workers.append(worker)
+    worker.start()
+    return worker

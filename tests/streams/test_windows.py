@@ -59,17 +59,17 @@ def test_idle_watermark_trails_the_clock_by_grace() -> None:
 
 
 def test_apply_counts_and_skips_redelivered_offsets() -> None:
-    state = apply_click(None, offset=10, partition=3, late=False)
+    state = apply_click(None, offset=10, partition=3, bump=False)
     assert state == WindowState(count=1, last_offset=10, revision=0, partition=3)
-    state = apply_click(state, offset=11, partition=3, late=False)
+    state = apply_click(state, offset=11, partition=3, bump=False)
     assert state is not None and state.count == 2
-    assert apply_click(state, offset=11, partition=3, late=False) is None
-    assert apply_click(state, offset=5, partition=3, late=False) is None
+    assert apply_click(state, offset=11, partition=3, bump=False) is None
+    assert apply_click(state, offset=5, partition=3, bump=False) is None
 
 
 def test_late_click_bumps_revision() -> None:
     state = WindowState(count=4, last_offset=20, revision=0, partition=1)
-    late = apply_click(state, offset=30, partition=1, late=True)
+    late = apply_click(state, offset=30, partition=1, bump=True)
     assert late == WindowState(count=5, last_offset=30, revision=1, partition=1)
 
 
@@ -79,7 +79,7 @@ def test_redelivery_never_counts_an_offset_twice(deliveries: list[int]) -> None:
     state: WindowState | None = None
     high = -1
     for offset in sorted(deliveries) + sorted(deliveries):
-        new = apply_click(state, offset, partition=0, late=False)
+        new = apply_click(state, offset, partition=0, bump=False)
         if new is not None:
             state = new
             assert offset > high
@@ -91,5 +91,30 @@ def test_codecs_round_trip() -> None:
     state = WindowState(7, 99, 2, 5)
     assert WindowState.decode(state.encode()) == state
     assert WindowState.decode(b"[7, 99, 2, 5]") == state
-    assert Watermark.decode(Watermark(123, 45).encode()) == Watermark(123, 45)
+    assert Watermark.decode(Watermark(123, 45, 100).encode()) == Watermark(123, 45, 100)
+    # Earlier versions persisted a watermark only after emitting what it closed.
+    assert Watermark.decode(b"[123, 45]") == Watermark(123, 45, 123)
     assert split_key(window_key(4000, "https://a.example/x:y")) == (4000, "https://a.example/x:y")
+
+
+@given(st.integers(min_value=-1, max_value=NOW), st.integers(min_value=0, max_value=20_000))
+def test_no_route_or_close_changes_before_the_next_boundary(watermark: int, step: int) -> None:
+    """Every window's route and close is the same at the watermark and anywhere below the next
+    boundary: the engine may keep such a watermark in memory only."""
+    boundary = RULES.next_boundary(watermark)
+    assert boundary > watermark
+    moved = min(watermark + step, boundary - 1)
+    first = RULES.start_of(max(watermark, 0)) - 4 * RULES.window_ms
+    for start in range(max(first, 0), moved + RULES.window_ms, RULES.window_ms):
+        assert RULES.is_closed(start, watermark) == RULES.is_closed(start, moved)
+        assert RULES.is_released(start, watermark) == RULES.is_released(start, moved)
+    # ...and at the boundary itself some window closes or is released (windows start at 0 or later).
+    if boundary < RULES.releases_at(0):
+        return
+    changed = [
+        start
+        for start in range(max(first, 0), boundary + RULES.window_ms, RULES.window_ms)
+        if RULES.is_closed(start, boundary) != RULES.is_closed(start, boundary - 1)
+        or RULES.is_released(start, boundary) != RULES.is_released(start, boundary - 1)
+    ]
+    assert changed

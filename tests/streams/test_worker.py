@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from clickmuncher.records import ClickEvent, ClickWindow
-from clickmuncher.settings import Settings
 from streams.main import ensure_streams_topics
 from tests.streams.support import (
     Key,
@@ -19,6 +18,8 @@ from tests.streams.support import (
     latest_windows,
     produce,
     produce_raw,
+    start_worker,
+    streams_settings,
     wait_for_counts,
     worker_env,
     zipf_clicks,
@@ -27,30 +28,12 @@ from tests.streams.support import (
 pytestmark = pytest.mark.kafka
 
 
-def _settings(bootstrap: str, unique: str) -> Settings:
-    return Settings(
-        kafka_bootstrap=bootstrap,
-        clicks_topic=f"clicks-{unique}",
-        windows_topic=f"click-windows-{unique}",
-        partitions=8,
-        window_s=2,
-        grace_s=1,
-    )
-
-
 def _produce_zipf(bootstrap: str, unique: str, n: int = 50_000) -> dict[Key, int]:
-    settings = _settings(bootstrap, unique)
+    settings = streams_settings(bootstrap, unique)
     ensure_streams_topics(settings)
     clicks = zipf_clicks(n, 2000, 10, end_ms=time.time_ns() // 1_000_000)
     produce(bootstrap, settings.clicks_topic, clicks)
     return expected_counts(clicks)
-
-
-def _start(workers: list[Worker], env: dict[str, str], tmp_path: Path, name: str) -> Worker:
-    worker = Worker(env, tmp_path / f"{name}.log")
-    workers.append(worker)
-    worker.start()
-    return worker
 
 
 def _check(reader: TopicReader, expected: dict[Key, int]) -> None:
@@ -74,7 +57,7 @@ def test_counts_exactly_and_replays_identically(
 ) -> None:
     expected = _produce_zipf(kafka_bootstrap, unique)
     env = worker_env(kafka_bootstrap, unique, tmp_path / "state")
-    worker = _start(workers, env, tmp_path, "first")
+    worker = start_worker(workers, env, tmp_path, "first")
     reader = TopicReader(kafka_bootstrap, f"click-windows-{unique}")
     wait_for_counts(reader, expected, timeout_s=120, workers=[worker])
     assert worker.stop() == 0
@@ -86,7 +69,7 @@ def test_counts_exactly_and_replays_identically(
     replay_env = dict(env)
     replay_env["CLICKMUNCHER_STREAMS_APP_ID"] = f"cm-streams-replay-{unique}"
     replay_env["CLICKMUNCHER_WINDOWS_TOPIC"] = f"click-windows-replay-{unique}"
-    replayed = _start(workers, replay_env, tmp_path, "replay")
+    replayed = start_worker(workers, replay_env, tmp_path, "replay")
     replay_reader = TopicReader(kafka_bootstrap, f"click-windows-replay-{unique}")
     wait_for_counts(replay_reader, expected, timeout_s=120, workers=[replayed])
     assert replayed.stop() == 0
@@ -99,7 +82,7 @@ def test_kill_9_three_times_loses_and_duplicates_nothing(
 ) -> None:
     expected = _produce_zipf(kafka_bootstrap, unique)
     env = worker_env(kafka_bootstrap, unique, tmp_path / "state")
-    worker = _start(workers, env, tmp_path, "killed")
+    worker = start_worker(workers, env, tmp_path, "killed")
     rng = random.Random()
     for _ in range(3):
         # a random moment once the worker owns its partitions again (they are loaded after recovery)
@@ -117,8 +100,8 @@ def test_two_workers_one_killed_for_good(
     kafka_bootstrap: str, unique: str, tmp_path: Path, workers: list[Worker]
 ) -> None:
     expected = _produce_zipf(kafka_bootstrap, unique)
-    first = _start(workers, worker_env(kafka_bootstrap, unique, tmp_path / "a"), tmp_path, "a")
-    second = _start(workers, worker_env(kafka_bootstrap, unique, tmp_path / "b"), tmp_path, "b")
+    first = start_worker(workers, worker_env(kafka_bootstrap, unique, tmp_path / "a"), tmp_path, "a")
+    second = start_worker(workers, worker_env(kafka_bootstrap, unique, tmp_path / "b"), tmp_path, "b")
     second.wait_for_load(after=0)
     time.sleep(random.uniform(1.0, 4.0))
     second.kill()
@@ -131,9 +114,9 @@ def test_two_workers_one_killed_for_good(
 def test_idle_window_is_emitted_and_bad_clicks_dead_lettered(
     kafka_bootstrap: str, unique: str, tmp_path: Path, workers: list[Worker]
 ) -> None:
-    settings = _settings(kafka_bootstrap, unique)
+    settings = streams_settings(kafka_bootstrap, unique)
     ensure_streams_topics(settings)
-    worker = _start(workers, worker_env(kafka_bootstrap, unique, tmp_path / "state"), tmp_path, "idle")
+    worker = start_worker(workers, worker_env(kafka_bootstrap, unique, tmp_path / "state"), tmp_path, "idle")
     deadline = time.monotonic() + 60
     while "partition 0 loaded" not in worker.log_path.read_text() and time.monotonic() < deadline:
         time.sleep(0.2)
