@@ -11,6 +11,7 @@ echo "== bench/gateway"; "$py" -m bench.gateway.run
 echo "== bench/streams"; "$py" -m bench.streams.run
 echo "== bench/streams poison"; "$py" -m bench.streams.poison
 echo "== bench/sink"; "$py" -m bench.sink.run
+echo "== bench/sink poison"; "$py" -m bench.sink.poison
 echo "== bench/memory"; "$py" -m bench.memory.run
 echo "== bench/api"; "$py" -m bench.api.run
 echo "== summary (docs/benchmarks.md holds the latest recorded figures)"

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     sink_retry_max_s: float = Field(default=30.0, gt=0)
     sink_metrics_port: int = Field(default=9102, ge=0, le=65535)
     sink_crash_after_db_commit: bool = False
+    sink_crash_after_dead_letters: bool = False
     state_dir: Path = Path(".clickmuncher")
     # streams worker: table store URL ("rocksdb://" or "memory://"), Prometheus port (0: off), how long a
     # caught-up partition stays silent before its watermark follows the wall clock, and how far ahead of the

@@ -12,6 +12,7 @@ from clickmuncher.logs import FORMAT, log_start, setup_logging
 from clickmuncher.settings import Settings
 from streams.app import Worker, changelog_topic, state_path
 from streams.metrics import StreamsMetrics
+from streams.replay import check_no_pending_replay
 
 # Faust's worker replaces the logging set-up at start: our lines at INFO, Faust's and Kafka's at WARNING.
 LOGGING = {
@@ -60,6 +61,7 @@ def run(settings: Settings, **options: object) -> None:
     # records were never sent, so each start rebuilds it from the changelog (see docs/streams.md).
     shutil.rmtree(table_dir(settings), ignore_errors=True)
     table_dir(settings).mkdir(parents=True, exist_ok=True)
+    check_no_pending_replay(settings)  # before any topic is touched: a half-done replay must be finished
     ensure_streams_topics(settings)
     metrics = StreamsMetrics()
     metrics.serve(settings.streams_metrics_port)
