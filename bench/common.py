@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
 from clickmuncher.kafka import broker
 
 
@@ -51,8 +53,48 @@ class StreamsWorker:
             )
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
+        self.request_stop()
+        self.wait()
+
+    def request_stop(self) -> None:
+        """SIGTERM: the worker drains, commits and logs its summary line (several can stop at once)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self) -> None:
         self.process.wait(timeout=120)
+
+
+def committed_total(bootstrap: str, group: str, topic: str, partitions: int = 8) -> int:
+    """The sum of ``group``'s committed offsets on ``topic`` (0 while its coordinator is not ready)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=30)
+    except KafkaException:
+        return 0
+    finally:
+        consumer.close()
+    return sum(max(tp.offset, 0) for tp in offsets)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` and all its descendants (every thread), from /proc."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        times[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree, grown = {pid}, True
+    while grown:
+        found = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grown = bool(found)
+    return sum(times.get(member, 0.0) for member in tree)
 
 
 SUMMARY_ENV = "CLICKMUNCHER_BENCH_SUMMARY"

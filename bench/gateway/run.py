@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
-from bench.common import address, bootstrap_or_local, record_summary
+from bench.common import address, bootstrap_or_local, cpu_seconds, record_summary
 from clickmuncher.kafka import broker
 from clickmuncher.kafka.admin import ensure_topics
 from gateway.signing import signature
@@ -159,26 +159,6 @@ def measure(
     results["kafka/no-kafka"] = ratios(rounds_of["kafka"], rounds_of["no-kafka"])
     results["kafka/bare uvloop"] = ratios(rounds_of["kafka"], rounds_of["bare uvloop"])
     return results
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` and all its descendants (every thread), from /proc."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        child = int(stat.parent.name)
-        parents[child] = int(fields[1])
-        times[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    tree, grown = {pid}, True
-    while grown:
-        found = {child for child, parent in parents.items() if parent in tree} - tree
-        tree |= found
-        grown = bool(found)
-    return sum(times.get(member, 0.0) for member in tree)
 
 
 def ratios(ours: list[dict[str, float]], peer: list[dict[str, float]]) -> dict[str, float]:

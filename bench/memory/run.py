@@ -11,15 +11,14 @@ reach the end of the topic.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from bench.common import StreamsWorker, address, bootstrap_or_local, record_summary
+from bench.common import StreamsWorker, address, bootstrap_or_local, committed_total, record_summary
+from bench.streams.worker import worker_env
 from clickmuncher.kafka.admin import ensure_topics
 from clickmuncher.records import ClickEvent
 
@@ -49,18 +48,6 @@ def load(bootstrap: str, topic: str, urls: int) -> None:
     producer.flush(120)
 
 
-def committed_total(bootstrap: str, group: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    partitions = [TopicPartition(topic, p) for p in range(8)]
-    try:
-        offsets = consumer.committed(partitions, timeout=30)
-    except KafkaException:  # the group coordinator is not ready yet: nothing committed so far
-        return 0
-    finally:
-        consumer.close()
-    return sum(max(tp.offset, 0) for tp in offsets)
-
-
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -70,18 +57,7 @@ def peak_rss_mb(pid: int) -> float:
 
 def measure(bootstrap: str, topic: str, urls: int, store: str) -> tuple[float, float]:
     app_id = f"bench-mem-{uuid.uuid4().hex[:8]}"
-    env = dict(
-        os.environ,
-        CLICKMUNCHER_KAFKA_BOOTSTRAP=bootstrap,
-        CLICKMUNCHER_CLICKS_TOPIC=topic,
-        CLICKMUNCHER_WINDOWS_TOPIC=f"{app_id}-windows",
-        CLICKMUNCHER_STREAMS_APP_ID=app_id,
-        CLICKMUNCHER_WINDOW_S=str(WINDOW_S),
-        CLICKMUNCHER_PARTITIONS="8",
-        CLICKMUNCHER_STREAMS_STORE=store,
-        CLICKMUNCHER_STREAMS_METRICS_PORT="0",
-        CLICKMUNCHER_STATE_DIR=tempfile.mkdtemp(prefix="cm-bench-mem-"),
-    )
+    env = dict(worker_env(bootstrap, topic, app_id, window_s=WINDOW_S), CLICKMUNCHER_STREAMS_STORE=store)
     began = time.monotonic()
     worker = StreamsWorker(env)
     try:

@@ -1,8 +1,14 @@
 """Pre-loads the benchmark topic: clicks over Zipf-distributed URLs, event times spread over closed windows.
 
     python bench/streams/load.py --bootstrap B --topic bench-clicks --clicks 1000000 --urls 100000
+        [--expected FILE] [--sentinel-copy TOPIC ...] [--hot-share 0.5] [--hot-shards 8]
 
 Prints one JSON line: the topic, the counts, and the expected number of (url, window) records.
+``--expected`` writes every expected window as ``{"<window_start_ms>:<url>": clicks}`` (the key of a
+``click-windows`` record). Each ``--sentinel-copy`` topic gets the same clicks, then one sentinel click per
+partition one window after the last (Kafka Streams closes a window only when a later record arrives).
+``--hot-share``: that share of the clicks goes to one URL; ``--hot-shards K`` writes its clicks as K URLs
+(``#0`` to ``#K-1``), shard ``k`` on partition ``k``, the load a hot URL split across partitions would give.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import json
 import random
 import time
 from bisect import bisect
+from collections import Counter
 from itertools import accumulate
+from pathlib import Path
 
 from confluent_kafka import Producer
 
@@ -47,6 +55,26 @@ def produce_poison(producer: Producer, topic: str, key: bytes, count: int) -> in
     return count
 
 
+HOT_URL = "https://hot.example.com/"
+SENTINEL_URL = "https://sentinel.example.com/partition/"
+
+
+def produce(producer: Producer, topic: str, event: ClickEvent, partition: int = -1) -> None:
+    while True:
+        try:
+            # Positional (topic, value, key, partition, on_delivery, callback, timestamp): the event time.
+            producer.produce(topic, event.encode(), event.key(), partition, None, None, event.ts_ms)
+            return
+        except BufferError:
+            producer.poll(0.1)
+
+
+def produce_sentinels(producer: Producer, topic: str, partitions: int, ts_ms: int) -> None:
+    """One click per partition at ``ts_ms``: it moves every partition's stream time past the load."""
+    for partition in range(partitions):
+        produce(producer, topic, ClickEvent(f"{SENTINEL_URL}{partition}", ts_ms), partition)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True)
@@ -58,8 +86,13 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--poison-every", type=int, default=0, help="after every N clicks, a run of poison")
     parser.add_argument("--poison-run", type=int, default=1000, help="poison records in a row, one partition")
+    parser.add_argument("--expected", type=Path, default=None, help="write the expected counts here")
+    parser.add_argument("--sentinel-copy", action="append", default=[], help="a copy ending in sentinels")
+    parser.add_argument("--hot-share", type=float, default=0.0, help="share of the clicks on one URL")
+    parser.add_argument("--hot-shards", type=int, default=0, help="the hot URL split into K URLs")
     args = parser.parse_args()
-    ensure_topics(args.bootstrap, {args.topic: {}}, args.partitions)
+    topics = [args.topic, *args.sentinel_copy]
+    ensure_topics(args.bootstrap, {topic: {} for topic in topics}, args.partitions)
     rng, cumulative = zipf_sampler(args.urls, seed=42)
     total = cumulative[-1]
     width_ms = args.window_s * 1000
@@ -75,31 +108,38 @@ def main() -> None:
             "queue.buffering.max.messages": 500_000,
         }
     )
-    keys: set[tuple[int, int]] = set()
+    expected: Counter[str] = Counter()
     poisoned = 0
     for i in range(args.clicks):
-        rank = bisect(cumulative, rng.random() * total)
         ts_ms = first_ms + (i * span_ms) // args.clicks
-        event = ClickEvent(url=f"https://site{rank % 97}.example.com/page/{rank}", ts_ms=ts_ms)
-        keys.add((rank, ts_ms - ts_ms % width_ms))
-        while True:
-            try:
-                producer.produce(args.topic, key=event.key(), value=event.encode(), timestamp=ts_ms)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        partition = -1
+        if args.hot_share and rng.random() < args.hot_share:
+            url = HOT_URL
+            if args.hot_shards:
+                url, partition = f"{HOT_URL}#{i % args.hot_shards}", i % args.hot_shards % args.partitions
+        else:
+            rank = bisect(cumulative, rng.random() * total)
+            url = f"https://site{rank % 97}.example.com/page/{rank}"
+        event = ClickEvent(url=url, ts_ms=ts_ms)
+        expected[f"{ts_ms - ts_ms % width_ms}:{url}"] += 1
+        for topic in topics:
+            produce(producer, topic, event, partition)
         if i % 10_000 == 0:
             producer.poll(0)
         if args.poison_every and (i + 1) % args.poison_every == 0:
             poisoned += produce_poison(producer, args.topic, event.key(), args.poison_run)
+    for topic in args.sentinel_copy:
+        produce_sentinels(producer, topic, args.partitions, first_ms + span_ms + width_ms)
     producer.flush(120)
+    if args.expected is not None:
+        args.expected.write_text(json.dumps(expected))
     print(
         json.dumps(
             {
                 "topic": args.topic,
                 "clicks": args.clicks,
                 "urls": args.urls,
-                "window_records": len(keys),
+                "window_records": len(expected),
                 "window_s": args.window_s,
                 "poison": poisoned,
             }

@@ -2,7 +2,8 @@
 
     python bench/streams/plain_peer.py --bootstrap B --topic T --clicks N --window-s W
 
-Prints one JSON line with the drain time (from process start to the last event counted) and events/s.
+Prints one JSON line with the drain time (from process start to the last event counted), events/s, and the
+process's CPU time until then (every thread).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def main() -> None:
             ts_ms = json.loads(value)["ts_ms"]
             counts[(key, ts_ms - ts_ms % width_ms)] += 1
             seen += 1
-    elapsed = time.monotonic() - began
+    elapsed, cpu_s = time.monotonic() - began, time.process_time()
     consumer.close()
     print(
         json.dumps(
@@ -53,6 +54,8 @@ def main() -> None:
                 "events": seen,
                 "seconds": round(elapsed, 2),
                 "events_per_s": round(seen / elapsed),
+                "cpu_s": round(cpu_s, 2),
+                "events_per_cpu_s": round(seen / cpu_s),
                 "window_records": len(counts),
             }
         )

@@ -38,12 +38,12 @@ def main() -> None:
     )
     source = app.topic(args.topic, value_deserializer="json")
     output = app.topic(f"{args.topic}-quix-windows-{uuid.uuid4().hex[:6]}", value_serializer="json")
-    seen = {"events": 0, "done_at": 0.0}
+    seen = {"events": 0, "done_at": 0.0, "cpu_s": 0.0}
 
     def count_input(value: Any) -> Any:
         seen["events"] += 1
         if seen["events"] >= args.clicks and not seen["done_at"]:
-            seen["done_at"] = time.monotonic()
+            seen["done_at"], seen["cpu_s"] = time.monotonic(), time.process_time()
             threading.Thread(target=app.stop, daemon=True).start()
         return value
 
@@ -59,6 +59,8 @@ def main() -> None:
                 "events": seen["events"],
                 "seconds": round(elapsed, 2),
                 "events_per_s": round(seen["events"] / elapsed),
+                "cpu_s": round(seen["cpu_s"], 2),
+                "events_per_cpu_s": round(seen["events"] / max(seen["cpu_s"], 1e-9)),
             }
         )
     )

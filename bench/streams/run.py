@@ -1,36 +1,48 @@
-"""Streams benchmark: the same pre-loaded topic (1,000,000 clicks over 100,000 Zipf-distributed URLs, 8
-partitions) drained by one clickmuncher streams worker, by Quix Streams, and by a plain confluent-kafka
-consumer counting in a dict (the ceiling for Python), one after the other in one run.
+"""Streams benchmark: the same pre-loaded clicks (1,000,000 over 100,000 Zipf-distributed URLs, 8 partitions)
+drained by clickmuncher's streams worker, Kafka Streams, Quix Streams and a plain confluent-kafka consumer
+counting in a dict (the ceiling for Python), one after the other in one run, then clickmuncher's start-up.
 
     python -m bench.streams.run [--clicks 1000000] [--urls 100000] [--bootstrap B]
+        [--skip kstreams,quix,plain,no-live,sentinels,startup] [--startup-keys 100000]
+        [--workers 1,2,4] [--hot-share 0.5] [--hot-shards 8] [--profile FILE] [--kstreams-config K=V,...]
 
-clickmuncher's time runs from process start to its last window emitted (every click counted in a record on
-click-windows); the peers' from process start to their last event processed. Also prints the changelog
-messages clickmuncher wrote per click. Quix runs in its own virtualenv (.venv-bench-quix, made on first use).
+The window-emitting peers (clickmuncher, Kafka Streams) are timed to the last window record visible on their
+output topic, and every count is checked against the load (a wrong count fails the run); Quix Streams and
+the plain dict to their last event processed. clickmuncher closes the last windows by its idle timer; Kafka
+Streams reads a copy of the load ending in one sentinel click per partition (docs/benchmarks.md says why);
+the ``sentinels`` row is clickmuncher on that copy. Kafka Streams runs exactly-once v2 and at-least-once,
+each in one JVM: a cold pass (timed from the JVM's start), then a warm pass over a second copy. Start-up:
+process start to the first click counted by a worker recovering a table of ``--startup-keys`` keys.
+``--workers``: clickmuncher rows with that many workers on the topic. ``--hot-share``: one URL takes that
+share of the clicks (``--hot-shards K``: written as K URLs on K partitions). ``--profile``: py-spy records
+the first clickmuncher worker (bench/streams/profile.py prints its top entries). Quix runs in its own
+virtualenv (.venv-bench-quix, made on first use).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
-
-from bench.common import StreamsWorker, address, bootstrap_or_local, record_summary
-from clickmuncher.kafka.admin import COMPACTED, ensure_topics
+from bench.common import address, bootstrap_or_local, record_summary
+from bench.streams import kstreams, profile
+from bench.streams.finish import read_expected
+from bench.streams.startup import measure_startup
+from bench.streams.worker import GRACE_S, PARTITIONS, WINDOW_S, clickmuncher_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 QUIX_VENV = ROOT / ".venv-bench-quix"
-WINDOW_S = 60
+SKIPPABLE = ("kstreams", "quix", "plain", "no-live", "sentinels", "startup")
+GUARANTEE_NAMES = {"exactly_once_v2": "EOS v2", "at_least_once": "at-least-once"}
+__all__ = ["HERE", "WINDOW_S", "clickmuncher_worker", "run_json"]
+
+Figures = dict[str, float]
 
 
 def run_json(command: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
@@ -47,148 +59,183 @@ def quix_python() -> str:
     return str(python)
 
 
-def changelog_messages(bootstrap: str, app_id: str) -> int:
-    """Messages on the worker's changelog topics: the sum of their partitions' end offsets."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(app_id) and "changelog" in t]
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-audit-{uuid.uuid4().hex[:6]}"})
-    total = 0
-    for topic in topics:
-        for partition in admin.list_topics(topic, timeout=30).topics[topic].partitions:
-            total += consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)[1]
-    consumer.close()
-    return total
-
-
-def clickmuncher_worker(
-    bootstrap: str, topic: str, clicks: int, live_every_s: float = 5.0
-) -> dict[str, float]:
-    suffix = uuid.uuid4().hex[:8]
-    windows_topic = f"bench-windows-{suffix}"
-    ensure_topics(bootstrap, {windows_topic: COMPACTED}, 8)
-    env = dict(
-        os.environ,
-        CLICKMUNCHER_KAFKA_BOOTSTRAP=bootstrap,
-        CLICKMUNCHER_CLICKS_TOPIC=topic,
-        CLICKMUNCHER_WINDOWS_TOPIC=windows_topic,
-        CLICKMUNCHER_STREAMS_APP_ID=f"bench-{suffix}",
-        CLICKMUNCHER_WINDOW_S=str(WINDOW_S),
-        CLICKMUNCHER_GRACE_S="1",
-        CLICKMUNCHER_PARTITIONS="8",
-        CLICKMUNCHER_STATE_DIR=tempfile.mkdtemp(prefix="cm-bench-streams-"),
-        CLICKMUNCHER_STREAMS_METRICS_PORT="0",
-        CLICKMUNCHER_LIVE_EVERY_S=str(live_every_s),
-        CLICKMUNCHER_LIVE_TOPIC=f"bench-live-{suffix}",
-    )
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-out-{suffix}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([windows_topic])
-    began = time.monotonic()
-    worker = StreamsWorker(env)
-    latest: dict[bytes, int] = {}
-    counted = 0
-    try:
-        while counted < clicks:
-            worker.check_alive()
-            for message in consumer.consume(10_000, 1.0):
-                key, value = message.key(), message.value()
-                if message.error() or key is None or value is None:
-                    continue
-                latest[key] = json.loads(value)["clicks"]
-            counted = sum(latest.values())
-        elapsed = time.monotonic() - began
-    finally:
-        worker.stop()
-        consumer.close()
-    return {
-        "events": clicks,
-        "seconds": round(elapsed, 2),
-        "events_per_s": round(clicks / elapsed),
-        "window_records": len(latest),
-        "changelog_per_click": changelog_messages(bootstrap, f"bench-{suffix}") / clicks,
-    }
-
-
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", default=None, help="an existing broker; default: start one")
     parser.add_argument("--clicks", type=int, default=1_000_000)
     parser.add_argument("--urls", type=int, default=100_000)
+    parser.add_argument("--skip", default="", help=f"comma-separated, of: {', '.join(SKIPPABLE)}")
+    parser.add_argument("--startup-keys", type=int, default=100_000)
+    parser.add_argument("--workers", default="1", help="clickmuncher rows with these numbers of workers")
+    parser.add_argument("--hot-share", type=float, default=0.0, help="share of the clicks on one URL")
+    parser.add_argument("--hot-shards", type=int, default=0, help="the hot URL written as K URLs")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy the first clickmuncher row here")
+    parser.add_argument("--kstreams-config", default="", help="Kafka Streams settings key=value,...")
     args = parser.parse_args()
+    args.skip = {name for name in args.skip.split(",") if name}
+    if args.skip - set(SKIPPABLE):
+        parser.error(f"--skip takes {', '.join(SKIPPABLE)}")
+    args.workers = [int(n) for n in args.workers.split(",")]
+    return args
+
+
+def load(bootstrap: str, args: argparse.Namespace, topic: str, copies: list[str]) -> dict[str, int]:
+    """Loads the topic (and its sentinel copies); returns the expected counts."""
+    expected_path = Path(tempfile.mkdtemp(prefix="cm-bench-expected-")) / "expected.json"
+    command = [sys.executable, str(HERE / "load.py"), "--bootstrap", bootstrap, "--topic", topic]
+    command += ["--clicks", str(args.clicks), "--urls", str(args.urls), "--window-s", str(WINDOW_S)]
+    command += ["--expected", str(expected_path), "--hot-share", str(args.hot_share)]
+    command += ["--hot-shards", str(args.hot_shards)]
+    for copy in copies:
+        command += ["--sentinel-copy", copy]
+    loaded = run_json(command)
+    print(f"bench: loaded {args.clicks} clicks, {loaded['window_records']} (url, window) pairs", flush=True)
+    expected = read_expected(expected_path)
+    expected_path.unlink()
+    return expected
+
+
+def run_peers(bootstrap: str, args: argparse.Namespace) -> dict[str, Figures]:
     topic = f"bench-clicks-{uuid.uuid4().hex[:8]}"
-    with bootstrap_or_local(args.bootstrap) as target:
-        bootstrap = address(target)
-        common = ["--bootstrap", bootstrap, "--topic", topic, "--clicks", str(args.clicks)]
-        loaded = run_json(
-            [
-                sys.executable,
-                str(HERE / "load.py"),
-                *common,
-                "--urls",
-                str(args.urls),
-                "--window-s",
-                str(WINDOW_S),
-            ]
+    copies = [f"{topic}-ks-a", f"{topic}-ks-b"] if {"kstreams", "sentinels"} - args.skip else []
+    expected = load(bootstrap, args, topic, copies)
+    clicks, results = args.clicks, {}
+    for i, workers in enumerate(args.workers):
+        name = "clickmuncher" if workers == 1 else f"clickmuncher, {workers} workers"
+        recording = args.profile if i == 0 else None
+        figures = clickmuncher_worker(
+            bootstrap, topic, clicks, workers=workers, expected=expected, profile=recording
         )
-        print(
-            f"bench: loaded {args.clicks} clicks, {loaded['window_records']} (url, window) pairs", flush=True
-        )
-        results = {
-            "clickmuncher": clickmuncher_worker(bootstrap, topic, args.clicks),
-            "no live counts": clickmuncher_worker(bootstrap, topic, args.clicks, live_every_s=0),
-            "quixstreams": run_json(
-                [quix_python(), str(HERE / "quix_peer.py"), *common, "--window-s", str(WINDOW_S)]
-            ),
-            "plain dict": run_json(
-                [sys.executable, str(HERE / "plain_peer.py"), *common, "--window-s", str(WINDOW_S)]
-            ),
-        }
-    ours = results["clickmuncher"]["events_per_s"]
-    print(f"{'consumer':>14} {'seconds':>8} {'events/s':>9} {'clickmuncher is':>16}")
+        results[name] = figures
+    if "no-live" not in args.skip:
+        figures = clickmuncher_worker(bootstrap, topic, clicks, live_every_s=0, expected=expected)
+        results["clickmuncher, no live counts"] = figures
+    if "sentinels" not in args.skip:
+        figures = clickmuncher_worker(bootstrap, copies[0], clicks, expected=expected)
+        results["clickmuncher, sentinels"] = figures
+    if "kstreams" not in args.skip:
+        load_ks = kstreams.Load(tuple(copies), clicks, PARTITIONS, expected, WINDOW_S, GRACE_S)
+        for guarantee, label in GUARANTEE_NAMES.items():
+            runs = kstreams.run_guarantee(bootstrap, guarantee, load_ks, args.kstreams_config)
+            for run, figures in runs.items():
+                results[f"Kafka Streams {label}, {run}"] = figures
+    common = ["--bootstrap", bootstrap, "--topic", topic, "--clicks", str(clicks)]
+    common += ["--window-s", str(WINDOW_S)]
+    if "quix" not in args.skip:
+        results["Quix Streams"] = run_json([quix_python(), str(HERE / "quix_peer.py"), *common])
+    if "plain" not in args.skip:
+        results["plain dict"] = run_json([sys.executable, str(HERE / "plain_peer.py"), *common])
+    return results
+
+
+def phases(figures: Figures) -> str:
+    """Where a peer's time went: clickmuncher's start-up, counting and close (with each worker's own rate
+    from its first to its last event), Kafka Streams' time to its last input record."""
+    if "to_last_input_s" in figures:
+        return f"last input at {figures['to_last_input_s']:.1f} s ({figures['to_last_input_per_s']:.0f}/s)"
+    if "startup_s" not in figures:
+        return ""
+    rates = " / ".join(f"{figures[key]:.0f}" for key in sorted(figures) if key.startswith("busy_per_s_"))
+    return (
+        f"start {figures['startup_s']:.1f} + count {figures['counting_s']:.1f} + close "
+        f"{figures['close_s']:.1f} s (busy {rates}/s)"
+    )
+
+
+def print_results(results: dict[str, Figures], ours: Figures) -> None:
+    """Wall-clock and CPU figures; ``CPU ratio`` is the peer's CPU time per event over ours (every thread of
+    each process): the throughput ratio the two would have on one core each."""
+    print(
+        f"{'peer':>34} {'seconds':>8} {'events/s':>9} {'ours is':>8} {'CPU s':>6} {'events/CPU-s':>12} "
+        f"{'CPU ratio':>9}  phases"
+    )
     for name, figures in results.items():
         print(
-            f"{name:>14} {figures['seconds']:>8.1f} {figures['events_per_s']:>9.0f} "
-            f"{ours / figures['events_per_s']:>15.2f}x"
+            f"{name:>34} {figures['seconds']:>8.1f} {figures['events_per_s']:>9.0f} "
+            f"{ours['events_per_s'] / figures['events_per_s']:>7.2f}x {figures['cpu_s']:>6.1f} "
+            f"{figures['events_per_cpu_s']:>12.0f} {cpu_ratio(ours, figures):>8.2f}x  {phases(figures)}"
+        )
+    for name, figures in results.items():
+        if "changelog_per_click" in figures:
+            print(
+                f"{name}: {figures['window_records']:.0f} window records, all exact, "
+                f"{figures['changelog_per_click']:.3f} changelog messages per click"
+            )
+        elif name.startswith("Kafka Streams"):
+            print(f"{name}: {figures['window_records']:.0f} window records, all exact")
+
+
+# Summary rows of ratios: (row, peer, target, least ratio or None for a figure reported).
+RATIO_ROWS = (
+    ("streams vs Kafka Streams at-least-once, warm JVM", "Kafka Streams at-least-once, warm", ">= 1.0x", 1.0),
+    ("streams vs Kafka Streams at-least-once, cold JVM", "Kafka Streams at-least-once, cold", "report", None),
+    ("streams vs Kafka Streams EOS v2, warm JVM", "Kafka Streams EOS v2, warm", "report", None),
+    ("streams vs Kafka Streams EOS v2, cold JVM", "Kafka Streams EOS v2, cold", "report", None),
+    ("streams, 1 worker", "Quix Streams", ">= 2x", 2.0),
+)
+
+
+def cpu_ratio(ours: Figures, theirs: Figures) -> float:
+    return ours["events_per_cpu_s"] / theirs["events_per_cpu_s"]
+
+
+def summarize(results: dict[str, Figures], startup: Figures | None, tag: str) -> None:
+    ours = results[next(iter(results))]["events_per_s"]
+    mine = f"{ours:.0f} events/s"
+    for row, peer, target, least in RATIO_ROWS:
+        if peer in results:
+            ratio = ours / results[peer]["events_per_s"]
+            cpu = cpu_ratio(results[next(iter(results))], results[peer])
+            theirs = f"{peer} {results[peer]['events_per_s']:.0f} events/s"
+            met = None if least is None else ratio >= least
+            record_summary(row + tag, mine, theirs, f"{ratio:.2f}x (CPU {cpu:.2f}x)", target, met)
+    if "plain dict" in results:
+        ratio = ours / results["plain dict"]["events_per_s"]
+        theirs = f"plain dict {results['plain dict']['events_per_s']:.0f} events/s"
+        record_summary(
+            "streams vs Python ceiling" + tag, mine, theirs, f"{ratio:.0%}", ">= 60 %", ratio >= 0.6
+        )
+    if "clickmuncher, no live counts" in results:
+        off = results["clickmuncher, no live counts"]["events_per_s"]
+        cost = 1 - ours / off
+        print(f"live counts (every 5 s) cost {cost:.1%} of the throughput without them")
+        row = "streams, live counts on vs off" + tag
+        record_summary(row, mine, f"off {off:.0f} events/s", f"{cost:.1%} cost", "< 10 %", cost < 0.10)
+    for name, figures in results.items():
+        if name.endswith(" workers"):
+            rate = figures["events_per_s"]
+            row = f"streams, {name.removeprefix('clickmuncher, ')}{tag}"
+            record_summary(
+                row, f"{rate:.0f} events/s", f"1 worker: {mine}", f"{rate / ours:.2f}x", "report", None
+            )
+    if startup is not None:
+        row = f"streams start-up, table of {startup['keys'] / 1000:.0f}k keys"
+        took = f"{startup['seconds']:.2f} s to first click"
+        record_summary(row, took, "", "", "<= 2 s", startup["seconds"] <= 2)
+
+
+def main() -> None:
+    args = parse_args()
+    profile_path = args.profile
+    with bootstrap_or_local(args.bootstrap) as target:
+        bootstrap = address(target)
+        results = run_peers(bootstrap, args)
+        startup = None if "startup" in args.skip else measure_startup(bootstrap, args.startup_keys)
+    print_results(results, results[next(iter(results))])
+    if profile_path is not None:
+        print(profile.report(profile_path))
+    if startup is not None:
+        print(
+            f"start-up with a table of {startup['table_messages']:.0f} changelog records: "
+            f"{startup['seconds']:.2f} s from process start to the first click counted (first log line "
+            f"{startup['first_log_line_s']:.2f} s, table loaded {startup['table_loaded_s']:.2f} s, "
+            f"{startup['seeks_back']:.0f} seek(s) back)"
         )
     print(
-        f"clickmuncher: {results['clickmuncher']['window_records']:.0f} window records "
-        f"(expected {loaded['window_records']}), "
-        f"{results['clickmuncher']['changelog_per_click']:.3f} changelog messages per click"
+        "targets: >= 1.0x Kafka Streams at-least-once warm, >= 2x Quix, >= 60 % of plain dict, start <= 2 s"
     )
-    print("targets: >= 2x quixstreams; share of the plain-dict ceiling shown above")
-    quix, plain = results["quixstreams"]["events_per_s"], results["plain dict"]["events_per_s"]
-    unpublished = results["no live counts"]["events_per_s"]
-    print(f"live counts (every 5 s) cost {1 - ours / unpublished:.1%} of the throughput without them")
-    record_summary(
-        "streams, live counts on vs off",
-        f"{ours:.0f} events/s",
-        f"off {unpublished:.0f} events/s",
-        f"{1 - ours / unpublished:.1%} cost",
-        "< 10 %",
-        1 - ours / unpublished < 0.10,
-    )
-    record_summary(
-        "streams, 1 worker",
-        f"{ours:.0f} events/s",
-        f"Quix Streams {quix:.0f} events/s",
-        f"{ours / quix:.2f}x",
-        ">= 2x",
-        ours / quix >= 2,
-    )
-    record_summary(
-        "streams vs Python ceiling",
-        f"{ours:.0f} events/s",
-        f"plain dict {plain:.0f} events/s",
-        f"{ours / plain:.0%}",
-        "report",
-        None,
-    )
+    tag = f" (hot URL {args.hot_share:.0%}{f', {args.hot_shards} shards' if args.hot_shards else ''})"
+    summarize(results, startup, tag if args.hot_share else "")
 
 
 if __name__ == "__main__":
