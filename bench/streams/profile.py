@@ -27,11 +27,11 @@ def shares(path: Path) -> tuple[int, Counter[str], Counter[str]]:
     total, inclusive, own = 0, Counter[str](), Counter[str]()
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
+        if not count_text.isdigit():
             continue
         count = int(count_text)
         frames = [function_of(frame) for frame in stack.split(";") if frame]
-        total += count
+        total += count  # samples without a Python frame (a thread in native code) count in the total
         for name in set(frames):
             inclusive[name] += count
         if frames:

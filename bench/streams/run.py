@@ -4,7 +4,8 @@ counting in a dict (the ceiling for Python), one after the other in one run, the
 
     python -m bench.streams.run [--clicks 1000000] [--urls 100000] [--bootstrap B]
         [--skip kstreams,quix,plain,no-live,sentinels,startup] [--startup-keys 100000]
-        [--workers 1,2,4] [--hot-share 0.5] [--hot-shards 8] [--profile FILE] [--kstreams-config K=V,...]
+        [--workers 1,2,4] [--hot-share 0.5] [--hot-shards 8] [--profile DIR]
+        [--kstreams-config K=V,...] [--worker-env K=V,...]
 
 The window-emitting peers (clickmuncher, Kafka Streams) are timed to the last window record visible on their
 output topic, and every count is checked against the load (a wrong count fails the run); Quix Streams and
@@ -15,8 +16,9 @@ each in one JVM: a cold pass (timed from the JVM's start), then a warm pass over
 process start to the first click counted by a worker recovering a table of ``--startup-keys`` keys.
 ``--workers``: clickmuncher rows with that many workers on the topic. ``--hot-share``: one URL takes that
 share of the clicks (``--hot-shards K``: written as K URLs on K partitions). ``--profile``: py-spy records
-the first clickmuncher worker (bench/streams/profile.py prints its top entries). Quix runs in its own
-virtualenv (.venv-bench-quix, made on first use).
+the first clickmuncher worker and the start-up's worker into DIR (bench/streams/profile.py prints their top
+entries). ``--kstreams-config`` overrides Kafka Streams settings; ``--worker-env`` adds to the workers'
+environment. Quix runs in its own virtualenv (.venv-bench-quix, made on first use).
 """
 
 from __future__ import annotations
@@ -69,13 +71,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", default="1", help="clickmuncher rows with these numbers of workers")
     parser.add_argument("--hot-share", type=float, default=0.0, help="share of the clicks on one URL")
     parser.add_argument("--hot-shards", type=int, default=0, help="the hot URL written as K URLs")
-    parser.add_argument("--profile", type=Path, default=None, help="py-spy the first clickmuncher row here")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy profiles into this directory")
     parser.add_argument("--kstreams-config", default="", help="Kafka Streams settings key=value,...")
+    parser.add_argument("--worker-env", default="", help="environment of clickmuncher's workers K=V,...")
     args = parser.parse_args()
     args.skip = {name for name in args.skip.split(",") if name}
     if args.skip - set(SKIPPABLE):
         parser.error(f"--skip takes {', '.join(SKIPPABLE)}")
     args.workers = [int(n) for n in args.workers.split(",")]
+    args.worker_env = dict(pair.split("=", 1) for pair in args.worker_env.split(",") if pair)
     return args
 
 
@@ -102,16 +106,26 @@ def run_peers(bootstrap: str, args: argparse.Namespace) -> dict[str, Figures]:
     clicks, results = args.clicks, {}
     for i, workers in enumerate(args.workers):
         name = "clickmuncher" if workers == 1 else f"clickmuncher, {workers} workers"
-        recording = args.profile if i == 0 else None
+        recording = args.profile / "worker.txt" if args.profile and i == 0 else None
         figures = clickmuncher_worker(
-            bootstrap, topic, clicks, workers=workers, expected=expected, profile=recording
+            bootstrap,
+            topic,
+            clicks,
+            workers=workers,
+            expected=expected,
+            profile=recording,
+            extra_env=args.worker_env,
         )
         results[name] = figures
     if "no-live" not in args.skip:
-        figures = clickmuncher_worker(bootstrap, topic, clicks, live_every_s=0, expected=expected)
+        figures = clickmuncher_worker(
+            bootstrap, topic, clicks, live_every_s=0, expected=expected, extra_env=args.worker_env
+        )
         results["clickmuncher, no live counts"] = figures
     if "sentinels" not in args.skip:
-        figures = clickmuncher_worker(bootstrap, copies[0], clicks, expected=expected)
+        figures = clickmuncher_worker(
+            bootstrap, copies[0], clicks, expected=expected, extra_env=args.worker_env
+        )
         results["clickmuncher, sentinels"] = figures
     if "kstreams" not in args.skip:
         load_ks = kstreams.Load(tuple(copies), clicks, PARTITIONS, expected, WINDOW_S, GRACE_S)
@@ -129,16 +143,19 @@ def run_peers(bootstrap: str, args: argparse.Namespace) -> dict[str, Figures]:
 
 
 def phases(figures: Figures) -> str:
-    """Where a peer's time went: clickmuncher's start-up, counting and close (with each worker's own rate
-    from its first to its last event), Kafka Streams' time to its last input record."""
+    """Where a peer's time went: clickmuncher's start-up, counting and close (with each worker's events and
+    its own rate from its first to its last event), Kafka Streams' time to its last input record."""
     if "to_last_input_s" in figures:
         return f"last input at {figures['to_last_input_s']:.1f} s ({figures['to_last_input_per_s']:.0f}/s)"
     if "startup_s" not in figures:
         return ""
-    rates = " / ".join(f"{figures[key]:.0f}" for key in sorted(figures) if key.startswith("busy_per_s_"))
+    workers = sorted(key.removeprefix("busy_per_s_") for key in figures if key.startswith("busy_per_s_"))
+    busy = ", ".join(
+        f"{figures[f'busy_events_{i}'] / 1000:.0f}k at {figures[f'busy_per_s_{i}']:.0f}/s" for i in workers
+    )
     return (
         f"start {figures['startup_s']:.1f} + count {figures['counting_s']:.1f} + close "
-        f"{figures['close_s']:.1f} s (busy {rates}/s)"
+        f"{figures['close_s']:.1f} s (busy: {busy})"
     )
 
 
@@ -191,9 +208,15 @@ def summarize(results: dict[str, Figures], startup: Figures | None, tag: str) ->
             record_summary(row + tag, mine, theirs, f"{ratio:.2f}x (CPU {cpu:.2f}x)", target, met)
     if "plain dict" in results:
         ratio = ours / results["plain dict"]["events_per_s"]
+        cpu = cpu_ratio(results[next(iter(results))], results["plain dict"])
         theirs = f"plain dict {results['plain dict']['events_per_s']:.0f} events/s"
         record_summary(
-            "streams vs Python ceiling" + tag, mine, theirs, f"{ratio:.0%}", ">= 60 %", ratio >= 0.6
+            "streams vs Python ceiling" + tag,
+            mine,
+            theirs,
+            f"{ratio:.0%} (CPU {cpu:.0%})",
+            ">= 60 %",
+            ratio >= 0.6,
         )
     if "clickmuncher, no live counts" in results:
         off = results["clickmuncher, no live counts"]["events_per_s"]
@@ -216,14 +239,17 @@ def summarize(results: dict[str, Figures], startup: Figures | None, tag: str) ->
 
 def main() -> None:
     args = parse_args()
-    profile_path = args.profile
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     with bootstrap_or_local(args.bootstrap) as target:
         bootstrap = address(target)
         results = run_peers(bootstrap, args)
-        startup = None if "startup" in args.skip else measure_startup(bootstrap, args.startup_keys)
+        recording = args.profile / "startup.txt" if args.profile else None
+        skipped = "startup" in args.skip
+        startup = None if skipped else measure_startup(bootstrap, args.startup_keys, recording)
     print_results(results, results[next(iter(results))])
-    if profile_path is not None:
-        print(profile.report(profile_path))
+    for recorded in sorted(args.profile.glob("*.txt")) if args.profile else []:
+        print(profile.report(recorded))
     if startup is not None:
         print(
             f"start-up with a table of {startup['table_messages']:.0f} changelog records: "

@@ -15,12 +15,13 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from confluent_kafka import Producer
 
 from bench.common import StreamsWorker, committed_total
 from bench.streams.load import produce
-from bench.streams.worker import PARTITIONS, changelog_messages, events_counted, worker_env
+from bench.streams.worker import PARTITIONS, changelog_messages, events_counted, py_spy, worker_env
 from clickmuncher.kafka import broker
 from clickmuncher.kafka.admin import ensure_topics
 from clickmuncher.records import ClickEvent
@@ -51,8 +52,10 @@ def _until(condition_met: Callable[[], bool], worker: StreamsWorker, interval_s:
         time.sleep(interval_s)
 
 
-def measure_startup(bootstrap: str, keys: int = 100_000) -> dict[str, float]:
-    """Seconds from process start to the first click counted, the table's size, and the log's split."""
+def measure_startup(bootstrap: str, keys: int = 100_000, profile: Path | None = None) -> dict[str, float]:
+    """Seconds from process start to the first click counted, the table's size, and the log's split.
+
+    ``profile``: the second worker is recorded by py-spy from its start to its exit, into that file."""
     suffix = uuid.uuid4().hex[:8]
     topic, app_id = f"bench-startup-{suffix}", f"bench-startup-{suffix}"
     ensure_topics(bootstrap, {topic: {}}, PARTITIONS)
@@ -72,11 +75,14 @@ def measure_startup(bootstrap: str, keys: int = 100_000) -> dict[str, float]:
     env = dict(env, CLICKMUNCHER_STATE_DIR=state_dir, CLICKMUNCHER_STREAMS_METRICS_PORT=str(port))
     began_wall, began = time.time(), time.monotonic()
     second = StreamsWorker(env)
+    recorder = None if profile is None else py_spy(second.process.pid, profile)
     try:
-        _until(lambda: events_counted(port) >= 1, second, 0.02)
+        _until(lambda: events_counted(port) >= 1, second, 0.1)
         seconds = time.monotonic() - began
     finally:
         second.stop()
+        if recorder is not None:
+            recorder.wait(timeout=120)
     text = second.log_path.read_text(errors="replace")
     stamps = [_log_seconds(m) for m in _LOG_TIME.findall(text)]
     loaded = [_log_seconds(m) for m in _LOADED.findall(text)]

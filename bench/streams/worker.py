@@ -63,19 +63,22 @@ def events_counted(port: int) -> float:
 
 
 class Progress:
-    """When the workers counted their first click and their last, from their metrics (polled by the
-    finish line's loop, every 0.1 s at most)."""
+    """When the workers counted their first click and their last, from their metrics, read every
+    ``EVERY_S`` at most (a scrape costs the worker a few milliseconds of CPU)."""
+
+    EVERY_S = 0.2
 
     def __init__(self, ports: list[int], clicks: int) -> None:
         self.ports, self.clicks = ports, clicks
-        self.first = self.last = 0.0
+        self.first = self.last = self.polled = 0.0
 
     def poll(self, workers: list[StreamsWorker]) -> None:
         """Also raises when a worker has exited."""
         for worker in workers:
             worker.check_alive()
-        if self.last:
+        if self.last or time.monotonic() - self.polled < self.EVERY_S:
             return
+        self.polled = time.monotonic()
         counted = sum(events_counted(port) for port in self.ports)
         if counted and not self.first:
             self.first = time.time()
@@ -136,6 +139,7 @@ def clickmuncher_worker(
     workers: int = 1,
     expected: dict[str, int] | None = None,
     profile: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Figures of ``workers`` workers of a new app on ``topic``: seconds from the first process start to the
     last window visible, split into start-up (to the first click counted), counting (to the last) and close
@@ -143,9 +147,10 @@ def clickmuncher_worker(
     CPU second; window records; changelog messages per click; per worker the events it handled and its rate
     from its first to its last event (``busy_events_<i>``, ``busy_per_s_<i>``).
 
-    ``profile``: the first worker is recorded by py-spy from its start to its exit, into that file."""
+    ``profile``: the first worker is recorded by py-spy from its start to its exit, into that file.
+    ``extra_env``: more environment for the workers (e.g. Faust's own ``CONSUMER_MAX_FETCH_SIZE``)."""
     app_id = f"bench-{uuid.uuid4().hex[:8]}"
-    base = worker_env(bootstrap, topic, app_id, live_every_s=live_every_s)
+    base = worker_env(bootstrap, topic, app_id, live_every_s=live_every_s) | (extra_env or {})
     ensure_topics(bootstrap, {base["CLICKMUNCHER_WINDOWS_TOPIC"]: COMPACTED}, PARTITIONS)
     watch = WindowWatch(bootstrap, base["CLICKMUNCHER_WINDOWS_TOPIC"])
     began = time.time()
