@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from functools import partial
 from pathlib import Path
 
 from bench.common import address, bootstrap_or_local, record_summary
@@ -103,43 +104,40 @@ def run_peers(bootstrap: str, args: argparse.Namespace) -> dict[str, Figures]:
     topic = f"bench-clicks-{uuid.uuid4().hex[:8]}"
     copies = [f"{topic}-ks-a", f"{topic}-ks-b"] if {"kstreams", "sentinels"} - args.skip else []
     expected = load(bootstrap, args, topic, copies)
-    clicks, results = args.clicks, {}
-    for i, workers in enumerate(args.workers):
-        name = "clickmuncher" if workers == 1 else f"clickmuncher, {workers} workers"
-        recording = args.profile / "worker.txt" if args.profile and i == 0 else None
-        figures = clickmuncher_worker(
-            bootstrap,
-            topic,
-            clicks,
-            workers=workers,
-            expected=expected,
-            profile=recording,
-            extra_env=args.worker_env,
-        )
-        results[name] = figures
-    if "no-live" not in args.skip:
-        figures = clickmuncher_worker(
-            bootstrap, topic, clicks, live_every_s=0, expected=expected, extra_env=args.worker_env
-        )
-        results["clickmuncher, no live counts"] = figures
-    if "sentinels" not in args.skip:
-        figures = clickmuncher_worker(
-            bootstrap, copies[0], clicks, expected=expected, extra_env=args.worker_env
-        )
-        results["clickmuncher, sentinels"] = figures
+    results = clickmuncher_rows(bootstrap, args, topic, copies, expected)
     if "kstreams" not in args.skip:
-        load_ks = kstreams.Load(tuple(copies), clicks, PARTITIONS, expected, WINDOW_S, GRACE_S)
+        load_ks = kstreams.Load(tuple(copies), args.clicks, PARTITIONS, expected, WINDOW_S, GRACE_S)
         for guarantee, label in GUARANTEE_NAMES.items():
             runs = kstreams.run_guarantee(bootstrap, guarantee, load_ks, args.kstreams_config)
             for run, figures in runs.items():
                 results[f"Kafka Streams {label}, {run}"] = figures
-    common = ["--bootstrap", bootstrap, "--topic", topic, "--clicks", str(clicks)]
+    common = ["--bootstrap", bootstrap, "--topic", topic, "--clicks", str(args.clicks)]
     common += ["--window-s", str(WINDOW_S)]
     if "quix" not in args.skip:
         results["Quix Streams"] = run_json([quix_python(), str(HERE / "quix_peer.py"), *common])
     if "plain" not in args.skip:
         results["plain dict"] = run_json([sys.executable, str(HERE / "plain_peer.py"), *common])
     return results
+
+
+def clickmuncher_rows(
+    bootstrap: str, args: argparse.Namespace, topic: str, copies: list[str], expected: dict[str, int]
+) -> dict[str, Figures]:
+    """One row per ``--workers`` entry (the first profiled with ``--profile``), then without live counts
+    and on the sentinel copy."""
+    run = partial(
+        clickmuncher_worker, bootstrap, clicks=args.clicks, expected=expected, extra_env=args.worker_env
+    )
+    rows = {}
+    for i, workers in enumerate(args.workers):
+        name = "clickmuncher" if workers == 1 else f"clickmuncher, {workers} workers"
+        recording = args.profile / "worker.txt" if args.profile and i == 0 else None
+        rows[name] = run(topic, workers=workers, profile=recording)
+    if "no-live" not in args.skip:
+        rows["clickmuncher, no live counts"] = run(topic, live_every_s=0)
+    if "sentinels" not in args.skip:
+        rows["clickmuncher, sentinels"] = run(copies[0])
+    return rows
 
 
 def phases(figures: Figures) -> str:
