@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from clickmuncher.kafka import broker
+from clickmuncher.kafka.config import KafkaSettings
 
 
 @contextmanager
@@ -31,6 +32,12 @@ def bootstrap_or_local(bootstrap: str | None) -> Iterator[broker.BrokerInfo | st
 
 def address(target: broker.BrokerInfo | str) -> str:
     return target if isinstance(target, str) else target.bootstrap
+
+
+def kafka(bootstrap: str) -> KafkaSettings:
+    """The benchmark's plaintext broker as the settings its clients are built from
+    (clickmuncher/kafka/config.py), like every client of the services."""
+    return KafkaSettings(bootstrap=bootstrap)
 
 
 class StreamsWorker:

@@ -152,22 +152,40 @@ def gateway(host: str, port: int, workers: int) -> None:
     run(settings_or_exit(), host=host, port=port, workers=workers)
 
 
+CHECK = click.option(
+    "--check",
+    is_flag=True,
+    help="Do not start: ask the instance running on this host's metrics port whether it is ready "
+    "(GET /readyz); exit 0 when it is, 1 when not.",
+)
+
+
 @main.command()
+@CHECK
 @one_line_errors
-def streams() -> None:
+def streams(check: bool) -> None:
     """A streams worker: counts clicks in tumbling windows and emits closed windows."""
-    from streams.main import run
+    from clickmuncher.health import check as check_ready
+    from streams.main import METRICS_PORT, run
 
-    run(settings_or_exit())
+    settings = settings_or_exit()
+    if check:
+        sys.exit(check_ready("streams", settings.streams_metrics_port, METRICS_PORT))
+    run(settings)
 
 
 @main.command()
+@CHECK
 @one_line_errors
-def sink() -> None:
+def sink(check: bool) -> None:
     """The DB sink: upserts closed windows, commits offsets after the DB commit."""
-    from sinks.main import run
+    from clickmuncher.health import check as check_ready
+    from sinks.main import METRICS_PORT, run
 
-    run(settings_or_exit())
+    settings = settings_or_exit()
+    if check:
+        sys.exit(check_ready("sink", settings.sink_metrics_port, METRICS_PORT))
+    run(settings)
 
 
 @main.command()

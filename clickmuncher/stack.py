@@ -20,7 +20,9 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from clickmuncher.kafka import broker
-from clickmuncher.settings import ConfigError, Settings
+from clickmuncher.kafka.check import check_cluster
+from clickmuncher.kafka.config import KafkaSettings, admin_config
+from clickmuncher.settings import Settings
 
 SERVICES = ("sink", "streams", "gateway")  # start order; stopped in reverse
 STOP_TIMEOUT_S = 20.0
@@ -63,10 +65,10 @@ def local_broker_port(bootstrap: str) -> int | None:
     return int(port)
 
 
-def broker_answers(bootstrap: str) -> bool:
+def broker_answers(kafka: KafkaSettings) -> bool:
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient(admin_config(kafka, {"log_level": 0}))
     try:
         admin.list_topics(timeout=3.0)
     except Exception:
@@ -75,13 +77,15 @@ def broker_answers(bootstrap: str) -> bool:
 
 
 def ensure_broker(settings: Settings) -> Path | None:
-    """Starts the local broker if none answers; returns its data dir when this call started it."""
-    if broker_answers(settings.kafka_bootstrap):
-        print(f"up: using the Kafka broker at {settings.kafka_bootstrap}", flush=True)
-        return None
+    """Starts the local broker if none answers; returns its data dir when this call started it.
+
+    A cluster that is not a local plaintext broker is never started here: then the start check says in one
+    line why it cannot be used (unreachable, wrong password, untrusted certificate)."""
     port = local_broker_port(settings.kafka_bootstrap)
-    if port is None:
-        raise ConfigError(f"no Kafka broker answers at {settings.kafka_bootstrap}")
+    if port is None or settings.kafka.security_protocol != "PLAINTEXT" or broker_answers(settings.kafka):
+        check_cluster(settings.kafka)  # raises KafkaUnavailable with the reason
+        print(f"up: using the Kafka cluster at {settings.kafka_bootstrap}", flush=True)
+        return None
     data_dir = broker.default_data_dir(settings.state_dir)
     print(f"up: starting a local Kafka broker on 127.0.0.1:{port} ({data_dir})", flush=True)
     broker.start(data_dir, port=port)

@@ -18,7 +18,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from clickmuncher.kafka.admin import ensure_topics
+from clickmuncher.kafka.config import producer_config as kafka_producer_config
+from clickmuncher.kafka.topics import create_missing, service_topics
 from clickmuncher.records import ClickEvent
 from clickmuncher.settings import Settings
 from gateway.metrics import Metrics
@@ -32,11 +33,8 @@ IN_FLIGHT_GRACE_S = 1.0  # at shutdown, for requests already sent to a broker to
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": settings.kafka_bootstrap,
+    extra: dict[str, Any] = {
         "client.id": f"clickmuncher-gateway-{os.getpid()}",
-        "enable.idempotence": True,
-        "acks": "all",
         "linger.ms": settings.gateway_linger_ms,
         "message.timeout.ms": 0,  # 0 = infinite: a click waits in the producer while Kafka is away
         # Reports only for failures: a per-click callback would cost the GIL on every redirect; successes
@@ -48,6 +46,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "statistics.interval.ms": 1000,
         "log_level": 2,  # connection failures reach error_cb (readiness); only critical ones are printed
     }
+    return kafka_producer_config(settings.kafka, extra)  # idempotent, acks=all, the cluster's security
 
 
 class ClickSink:
@@ -213,13 +212,13 @@ class ClickSink:
 
     def _ensure_topic(self) -> None:
         """Creates the clicks topic in the background, retrying while Kafka is away; redirects never wait."""
-        topics: dict[str, dict[str, str]] = {self.settings.clicks_topic: {}}
+        topics = service_topics(self.settings, "gateway")
         while not self._stopping.is_set():
             if not self._ready:  # no admin connection churn while Kafka is away
                 self._stopping.wait(PUMP_POLL_S)
                 continue
             try:
-                ensure_topics(self.settings.kafka_bootstrap, topics, self.settings.partitions, timeout_s=5)
+                create_missing(self.settings.kafka, topics, timeout_s=5)
                 return
             except Exception as e:  # any failure here must only delay the topic, never the gateway
                 log.info("clicks topic not ensured yet (%s); retrying", e)

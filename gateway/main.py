@@ -13,6 +13,7 @@ from types import FrameType
 
 from aiohttp import web
 
+from clickmuncher.kafka.check import check_at_start
 from clickmuncher.logs import log_start, setup_logging
 from clickmuncher.settings import ConfigError, Settings
 from gateway.app import create_app
@@ -32,6 +33,7 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8080, workers: 
     Guard.from_settings(settings)  # fail fast, in the parent, with a one-line reason
     setup_logging()
     log_start("gateway", settings, host=host, port=port, workers=workers)
+    check_at_start(settings, "gateway")  # once, in the parent: a wrong password or CA ends it in one line
     if workers == 1:
         serve(settings, host, port, reuse_port=False)
         return

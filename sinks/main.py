@@ -8,12 +8,15 @@ import threading
 import time
 from types import FrameType
 
+from clickmuncher.health import ClusterProbe, serve
 from clickmuncher.logs import log_start, setup_logging
 from clickmuncher.settings import Settings
+from sinks.health import SinkHealth
 from sinks.metrics import SinkMetrics
 from sinks.sink import open_sink
 
 log = logging.getLogger("sinks")
+METRICS_PORT = "CLICKMUNCHER_SINK_METRICS_PORT"
 
 
 def run(settings: Settings, **options: object) -> None:
@@ -23,9 +26,11 @@ def run(settings: Settings, **options: object) -> None:
     stop = threading.Event()
     _request_stop_on_signals(stop)
     metrics = SinkMetrics()
-    metrics.serve(settings.sink_metrics_port)
+    health = SinkHealth(ClusterProbe(settings.kafka))
+    serve(settings.sink_metrics_port, metrics.registry, health.alive, health.ready, METRICS_PORT)
     began = time.monotonic()
     with open_sink(settings, metrics=metrics, stop=stop) as sink:
+        health.sink = sink
         summary = sink.run()
     log.info("sink stopped: %s uptime_s=%.0f", summary.line(), time.monotonic() - began)
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from clickmuncher.kafka.config import admin_config, consumer_config
 from clickmuncher.logs import log_start, setup_logging
 from clickmuncher.settings import ConfigError, Settings
 from sinks import store
@@ -40,7 +41,7 @@ def replay_command(settings: Settings, from_: str) -> None:
 
 def replay_sink(settings: Settings, start: datetime | None) -> dict[int, int]:
     """Moves the sink back to ``start`` (None: the earliest offsets); returns the new positions."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(admin_config(settings.kafka))
     ensure_no_members(admin, settings.sink_group)
     targets = target_offsets(settings, start)
     upgrade(settings.database_url)
@@ -78,7 +79,7 @@ def ensure_no_members(admin: AdminClient, group: str) -> None:
 def target_offsets(settings: Settings, start: datetime | None) -> dict[int, int]:
     """Per partition: the earliest offset, or the first offset at or after ``start`` (the end when none)."""
     topic = settings.windows_topic
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.sink_group})
+    consumer = Consumer(consumer_config(settings.kafka, settings.sink_group))
     try:
         metadata = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
         if metadata is None or metadata.error is not None or not metadata.partitions:

@@ -18,7 +18,8 @@ from typing import TypeVar
 import sqlalchemy as sa
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from clickmuncher.kafka.admin import COMPACTED, ensure_topics
+from clickmuncher.kafka.check import check_at_start
+from clickmuncher.retry import Retry
 from clickmuncher.settings import Settings
 from sinks import kafka_io, store
 from sinks.batch import Batch, plan_batch
@@ -73,6 +74,8 @@ class Sink:
         self.producer = producer
         self.metrics = metrics
         self.stop = stop
+        self.joined = False  # in the consumer group (readiness, sinks/health.py)
+        self.polled_mono = time.monotonic()  # when the loop last polled Kafka
         self.summary = SinkSummary()
         # partition -> next_offset as stored in sink_offsets by us (or read at assignment): the fence
         self.positions: dict[int, int] = {}
@@ -92,12 +95,14 @@ class Sink:
             tp.offset = offsets[tp.partition]
         self.positions = dict(offsets)
         consumer.assign(partitions)
+        self.joined = True
         log.info("assigned %s: resuming at %s (from sink_offsets)", self.topic, dict(sorted(offsets.items())))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.positions.pop(tp.partition, None)
         consumer.unassign()
+        self.joined = False
 
     # -- the loop ------------------------------------------------------------------------------------------
 
@@ -112,6 +117,7 @@ class Sink:
                 )
             except StopRequested:  # raised by _on_assign while the database was unavailable
                 break
+            self.polled_mono = time.monotonic()
             records = kafka_io.raw_records(messages)
             if records:
                 self._apply(plan_batch(records))
@@ -148,8 +154,10 @@ class Sink:
         5. Remember the new positions (the fence for the next batch) and record metrics.
         """
         if batch.dead and self._dead_letters_sent is not batch:
-            kafka_io.send_dead_letters(
-                self.producer, self.settings.windows_dead_topic, self.topic, batch.dead
+            self._until_delivered(
+                lambda: kafka_io.send_dead_letters(
+                    self.producer, self.settings.windows_dead_topic, self.topic, batch.dead
+                )
             )
             self._dead_letters_sent = batch
         with self.engine.begin() as conn:
@@ -211,7 +219,7 @@ class Sink:
         while True:
             try:
                 result = action()
-            except (sa.exc.DBAPIError, kafka_io.DeliveryError) as e:
+            except sa.exc.DBAPIError as e:
                 failures += 1
                 if isinstance(e, sa.exc.DBAPIError):
                     self.summary.db_errors += 1
@@ -224,6 +232,16 @@ class Sink:
             if failures:
                 log.info("recovered after %d failed attempt(s)", failures)
             return result
+
+    def _until_delivered(self, send: Callable[[], None]) -> None:
+        """The Kafka side of a commit: ``send`` again while it fails transiently (a broker outage is waited
+        out, however long); any other error is raised, stopping the sink. A stop request ends the wait
+        (:class:`StopRequested`, nothing of the batch committed)."""
+        Retry("dead-letter delivery").call(send, sleep=self._wait_or_stop)
+
+    def _wait_or_stop(self, delay_s: float) -> None:
+        if self.stop.wait(delay_s):
+            raise StopRequested
 
     # -- progress ------------------------------------------------------------------------------------------
 
@@ -259,8 +277,7 @@ def open_sink(
     """Migrates the schema, ensures the topics, opens the engine and the clients, subscribes; closes all in
     reverse order on exit (the consumer leaves its group)."""
     upgrade(settings.database_url)
-    topics = {settings.windows_topic: COMPACTED, settings.windows_dead_topic: {}}
-    ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+    check_at_start(settings, "sink")
     with ExitStack() as stack:
         engine = make_engine(settings.database_url)
         stack.callback(engine.dispose)

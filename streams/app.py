@@ -18,10 +18,13 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from clickmuncher.health import ClusterProbe
+from clickmuncher.kafka.config import faust_config
 from clickmuncher.settings import Settings
 from streams import drain, faust_glue
 from streams.acks import BatchAcks
 from streams.engine import Engine
+from streams.health import BEAT_S, WorkerHealth
 from streams.metrics import StreamsMetrics
 from streams.offsets import EndOffsets
 from streams.ports import Output, OutputTopics, wall_ms
@@ -44,10 +47,6 @@ def rules_from(settings: Settings) -> WindowRules:
     )
 
 
-def broker_urls(bootstrap: str) -> list[str]:
-    return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
-
-
 def state_path(settings: Settings) -> Path:
     """Where this app's local table stores live (one directory per app id)."""
     return settings.state_dir / "streams" / settings.streams_app_id
@@ -61,7 +60,7 @@ def changelog_topic(settings: Settings) -> str:
 def faust_app(settings: Settings) -> faust_glue.StreamsApp:
     return faust_glue.StreamsApp(
         settings.streams_app_id,
-        broker=broker_urls(settings.kafka_bootstrap),
+        **faust_config(settings.kafka),  # broker URLs and credentials (SASL, TLS context)
         store=settings.streams_store,
         datadir=str(state_path(settings)),
         topic_partitions=settings.partitions,
@@ -71,6 +70,9 @@ def faust_app(settings: Settings) -> faust_glue.StreamsApp:
         key_serializer="json",
         value_serializer="json",
         producer_acks=-1,
+        # No "<app id>-__assignor-__leader" topic: it would be created with Faust's replication factor 1
+        # (its leader election serves only timers with on_leader=True, which the worker does not use).
+        topic_disable_leader=True,
         stream_buffer_maxsize=1024,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
@@ -86,7 +88,7 @@ class Worker:
         """Builds (does not start) the worker; no I/O here."""
         self.app = faust_app(settings)
         self.clicks_topic = settings.clicks_topic
-        self.producer = BatchProducer(producer_config(settings.kafka_bootstrap, settings.streams_app_id))
+        self.producer = BatchProducer(producer_config(settings.kafka, settings.streams_app_id))
         clicks = self.app.topic(
             settings.clicks_topic,
             key_serializer="raw",
@@ -109,8 +111,9 @@ class Worker:
             idle_s=settings.streams_idle_s,
             consumer=self.consumer_hooks,
         )
-        self.end_offsets = EndOffsets(settings.kafka_bootstrap, settings.clicks_topic)
+        self.end_offsets = EndOffsets(settings.kafka, settings.clicks_topic)
         self.consumer_hooks.end_offsets = self.end_offsets
+        self.health = WorkerHealth(self.app, ClusterProbe(settings.kafka))
         _wire(
             self.app,
             table,
@@ -119,6 +122,10 @@ class Worker:
             settings.clicks_topic,
             self.end_offsets,
         )
+        self.app.timer(BEAT_S)(self._beat)
+
+    async def _beat(self) -> None:
+        self.health.beat()
 
     def prepare(self) -> None:
         """Call once Faust's worker exists (the consumer needs its loop), before it starts fetching.

@@ -7,10 +7,12 @@ import logging
 import shutil
 from pathlib import Path
 
-from clickmuncher.kafka.admin import COMPACTED, ensure_topics
+from clickmuncher.health import serve
+from clickmuncher.kafka.check import check_at_start
+from clickmuncher.kafka.topics import ensure_service_topics
 from clickmuncher.logs import FORMAT, log_start, setup_logging
 from clickmuncher.settings import Settings
-from streams.app import Worker, changelog_topic, state_path
+from streams.app import Worker, state_path
 from streams.metrics import StreamsMetrics
 
 # Faust's worker replaces the logging set-up at start: our lines at INFO, Faust's and Kafka's at WARNING.
@@ -27,23 +29,18 @@ LOGGING = {
 
 
 GC_GEN0_THRESHOLD = 50_000
+METRICS_PORT = "CLICKMUNCHER_STREAMS_METRICS_PORT"
 
 
 def ensure_streams_topics(settings: Settings) -> list[str]:
-    """The topics this worker reads and writes, and the table's changelog.
+    """The topics this worker reads and writes, and the table's changelog: created when missing, and
+    refused (``MisconfiguredTopic``, one line) when one differs from its declaration.
 
     The changelog is created here, before Faust starts, rather than by Faust's own declaration: workers
     starting together would each create it, and one whose metadata does not show it yet stops on a
     partition-count mismatch.
     """
-    topics = {
-        settings.clicks_topic: {},
-        changelog_topic(settings): COMPACTED,
-        settings.windows_topic: COMPACTED,
-        settings.clicks_dead_topic: {},
-        settings.clicks_late_topic: {},
-    }
-    return ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+    return ensure_service_topics(settings, "streams")
 
 
 def table_dir(settings: Settings) -> Path:
@@ -55,18 +52,19 @@ def run(settings: Settings, **options: object) -> None:
     from streams import faust_glue
 
     setup_logging()
+    log_start("streams", settings)
     # The local store is a cache of the changelog: after a kill -9 it may hold writes whose changelog
     # records were never sent, so each start rebuilds it from the changelog (see docs/streams.md).
     shutil.rmtree(table_dir(settings), ignore_errors=True)
     table_dir(settings).mkdir(parents=True, exist_ok=True)
-    ensure_streams_topics(settings)
+    check_at_start(settings, "streams")  # the cluster lets us in, then what ensure_streams_topics does
     metrics = StreamsMetrics()
-    metrics.serve(settings.streams_metrics_port)
     # A few short-lived objects per click (messages, states, records): with the default threshold (700
     # allocations) the cyclic collector ran thousands of times a second.
     gc.set_threshold(GC_GEN0_THRESHOLD)
     streams_worker = Worker(settings, metrics)
-    log_start("streams", settings)
+    health = streams_worker.health
+    serve(settings.streams_metrics_port, metrics.registry, health.alive, health.ready, METRICS_PORT)
     worker = faust_glue.StreamsWorker(
         streams_worker.app, loglevel=logging.INFO, quiet=True, redirect_stdouts=False, logging_config=LOGGING
     )

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from clickmuncher.kafka.config import KafkaSettings, admin_config
+
 
 class EndOffsets:
     """Answers "what is the end offset of these partitions now" with one ListOffsets request.
@@ -16,9 +18,9 @@ class EndOffsets:
     the question waited behind the fetch in progress (up to a second per idle check).
     """
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
         self.topic = topic
-        self._config: dict[str, str | int | float | bool] = {"bootstrap.servers": bootstrap}
+        self._config = admin_config(kafka)
         self._admin: AdminClient | None = None
 
     def start(self) -> None:

@@ -25,6 +25,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from clickmuncher.kafka.admin import COMPACTED, wait_until_visible
+from clickmuncher.kafka.config import admin_config, consumer_config, producer_config
 from clickmuncher.logs import log_start, setup_logging
 from clickmuncher.settings import ConfigError, Settings
 from streams.app import changelog_topic
@@ -52,7 +53,7 @@ def replay_command(settings: Settings, from_: str) -> None:
     log_start("replay-streams", settings, from_=from_)
     window_ms = settings.window_s * 1000
     from_ms = at_ms - at_ms % window_ms
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(admin_config(settings.kafka))
     _refuse_if_running(admin, settings.streams_app_id)
     offsets = _offsets_at(settings, from_ms)
     _reset_changelog(admin, settings, from_ms)
@@ -77,7 +78,7 @@ def _refuse_if_running(admin: AdminClient, group: str) -> None:
 
 
 def _offsets_at(settings: Settings, from_ms: int) -> list[TopicPartition]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.streams_app_id})
+    consumer = Consumer(consumer_config(settings.kafka, settings.streams_app_id))
     try:
         topic = settings.clicks_topic
         meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
@@ -122,7 +123,7 @@ def _reset_changelog(admin: AdminClient, settings: Settings, from_ms: int) -> No
                 raise
             time.sleep(0.5)
     wait_until_visible(admin, [topic], TIMEOUT_S)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all"})
+    producer = Producer(producer_config(settings.kafka))
     for p in range(settings.partitions):
         (floor,) = changelog_records(topic, p, [(floor_key(p), from_ms)])
         producer.produce(topic, key=floor.key, value=floor.value, partition=p)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from bench.common import StreamsWorker, address, bootstrap_or_local, record_summary
+from bench.common import StreamsWorker, address, bootstrap_or_local, kafka, record_summary
 from clickmuncher.kafka.admin import ensure_topics
+from clickmuncher.kafka.config import consumer_config, producer_config
 from clickmuncher.records import ClickEvent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,12 +31,15 @@ WINDOW_S = 3600
 def load(bootstrap: str, topic: str, urls: int) -> None:
     ensure_topics(bootstrap, {topic: {}}, 8)
     producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "linger.ms": 50,
-            "compression.type": "lz4",
-            "queue.buffering.max.messages": 500_000,
-        }
+        producer_config(
+            kafka(bootstrap),
+            {
+                "enable.idempotence": False,  # a load generator: as fast as the broker takes it
+                "linger.ms": 50,
+                "compression.type": "lz4",
+                "queue.buffering.max.messages": 500_000,
+            },
+        )
     )
     now_ms = int(time.time() * 1000)
     for n in range(urls):
@@ -50,7 +54,7 @@ def load(bootstrap: str, topic: str, urls: int) -> None:
 
 
 def committed_total(bootstrap: str, group: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    consumer = Consumer(consumer_config(kafka(bootstrap), group))
     partitions = [TopicPartition(topic, p) for p in range(8)]
     try:
         offsets = consumer.committed(partitions, timeout=30)

@@ -17,6 +17,7 @@ from itertools import accumulate
 from confluent_kafka import Producer
 
 from clickmuncher.kafka.admin import ensure_topics
+from clickmuncher.kafka.config import KafkaSettings, producer_config
 from clickmuncher.records import ClickEvent
 
 
@@ -44,13 +45,16 @@ def main() -> None:
     first_ms = (int(time.time() * 1000) // width_ms - args.windows - 2) * width_ms
     span_ms = args.windows * width_ms
     producer = Producer(
-        {
-            "bootstrap.servers": args.bootstrap,
-            "linger.ms": 50,
-            "batch.size": 1_000_000,
-            "compression.type": "lz4",
-            "queue.buffering.max.messages": 500_000,
-        }
+        producer_config(
+            KafkaSettings(bootstrap=args.bootstrap),
+            {
+                "enable.idempotence": False,  # a load generator: as fast as the broker takes it
+                "linger.ms": 50,
+                "batch.size": 1_000_000,
+                "compression.type": "lz4",
+                "queue.buffering.max.messages": 500_000,
+            },
+        )
     )
     keys: set[tuple[int, int]] = set()
     for i in range(args.clicks):

@@ -24,8 +24,9 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench.common import StreamsWorker, address, bootstrap_or_local, record_summary
+from bench.common import StreamsWorker, address, bootstrap_or_local, kafka, record_summary
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
+from clickmuncher.kafka.config import admin_config, consumer_config
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -49,9 +50,9 @@ def quix_python() -> str:
 
 def changelog_messages(bootstrap: str, app_id: str) -> int:
     """Messages on the worker's changelog topics: the sum of their partitions' end offsets."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(kafka(bootstrap)))
     topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(app_id) and "changelog" in t]
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-audit-{uuid.uuid4().hex[:6]}"})
+    consumer = Consumer(consumer_config(kafka(bootstrap), f"bench-audit-{uuid.uuid4().hex[:6]}"))
     total = 0
     for topic in topics:
         for partition in admin.list_topics(topic, timeout=30).topics[topic].partitions:
@@ -76,14 +77,8 @@ def clickmuncher_worker(bootstrap: str, topic: str, clicks: int) -> dict[str, fl
         CLICKMUNCHER_STATE_DIR=tempfile.mkdtemp(prefix="cm-bench-streams-"),
         CLICKMUNCHER_STREAMS_METRICS_PORT="0",
     )
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-out-{suffix}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
+    reading = {"auto.offset.reset": "earliest", "enable.auto.commit": False}
+    consumer = Consumer(consumer_config(kafka(bootstrap), f"bench-out-{suffix}", reading))
     consumer.subscribe([windows_topic])
     began = time.monotonic()
     worker = StreamsWorker(env)

@@ -10,12 +10,15 @@ from urllib.parse import quote
 
 import aiohttp
 import sqlalchemy as sa
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from clickmuncher.records import ClickEvent
 from gateway.signing import signature
+from tests import kafka_clients
+from tests.kafka_clients import Cluster
 
 WindowKey = tuple[str, int]
+READ_FROM_START = {"enable.auto.commit": False, "auto.offset.reset": "earliest"}
 
 
 def zipf_urls(count: int, n_urls: int, seed: int = 7) -> list[str]:
@@ -51,17 +54,10 @@ async def send_clicks(port: int, urls: list[str], key: str, concurrency: int = 3
 
 
 def produced_windows(
-    bootstrap: str, topic: str, window_s: int, expected: int, timeout_s: float = 120
+    cluster: Cluster, topic: str, window_s: int, expected: int, timeout_s: float = 120
 ) -> Counter[WindowKey]:
     """Reads the whole clicks topic; counts events per (url, window_start_ms)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"audit-{topic}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = kafka_clients.consumer(cluster, f"audit-{topic}", READ_FROM_START)
     metadata = consumer.list_topics(topic, timeout=30)
     consumer.assign([TopicPartition(topic, p, 0) for p in metadata.topics[topic].partitions])
     counts: Counter[WindowKey] = Counter()
@@ -125,7 +121,7 @@ def wait_for_total(database_url: str, expected: int, timeout_s: float = 180) -> 
     return db_totals(database_url)
 
 
-def latest_revisions(bootstrap: str, topic: str) -> Counter[WindowKey]:
+def latest_revisions(cluster: Cluster, topic: str) -> Counter[WindowKey]:
     """Reads click-windows from the beginning as a downstream consumer would, validating every record
     against the published JSON Schema; returns the latest revision's count per (url, window_start_ms)."""
     import json
@@ -135,14 +131,7 @@ def latest_revisions(bootstrap: str, topic: str) -> Counter[WindowKey]:
 
     schema_path = Path(__file__).resolve().parents[2] / "docs" / "click-window.schema.json"
     validator = jsonschema.Draft202012Validator(json.loads(schema_path.read_text()))
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"downstream-{topic}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = kafka_clients.consumer(cluster, f"downstream-{topic}", READ_FROM_START)
     partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
     ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions}
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])

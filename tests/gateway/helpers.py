@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from clickmuncher.kafka.admin import ensure_topics
 from clickmuncher.settings import Settings
+from tests import kafka_clients
 
 SIGNING_KEY = "test-signing-key"
 ALLOWED_HOSTS = ["example.com", "*.allowed.org"]
@@ -33,7 +34,7 @@ def gateway_settings(bootstrap: str, topic: str, state_dir: Path, **overrides: A
 
 
 def create_topic(bootstrap: str, topic: str) -> None:
-    ensure_topics(bootstrap, {topic: {}}, partitions=2)
+    ensure_topics(kafka_clients.kafka_of(bootstrap), {topic: {}}, partitions=2)
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,7 @@ class Event:
 
 
 def _consumer(bootstrap: str) -> Consumer:
-    return Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "gateway-tests", "enable.auto.commit": False}
-    )
+    return kafka_clients.consumer(bootstrap, "gateway-tests", {"enable.auto.commit": False})
 
 
 def _high_watermarks(consumer: Consumer, topic: str) -> dict[int, int]:

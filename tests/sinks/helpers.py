@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
-from confluent_kafka import Consumer, Producer
 
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 from clickmuncher.records import ClickWindow
@@ -17,6 +16,7 @@ from clickmuncher.settings import Settings
 from sinks.batch import dedupe
 from sinks.sink import Sink, SinkSummary, open_sink
 from sinks.times import datetime_to_ms
+from tests import kafka_clients
 
 PARTITIONS = 3
 RUN_LIMIT_S = 90.0
@@ -50,10 +50,8 @@ def window(url: str, n: int, clicks: int, revision: int = 0) -> ClickWindow:
 
 def produce(settings: Settings, records: Iterable[ClickWindow | bytes]) -> None:
     """Produces windows (keyed as the streams service does) or raw malformed values, in order."""
-    ensure_topics(settings.kafka_bootstrap, {settings.windows_topic: COMPACTED}, settings.partitions)
-    producer = Producer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "acks": "all"}
-    )
+    ensure_topics(settings.kafka, {settings.windows_topic: COMPACTED}, settings.partitions)
+    producer = kafka_clients.producer(settings.kafka)
     for record in records:
         if isinstance(record, ClickWindow):
             producer.produce(settings.windows_topic, key=record.key(), value=record.encode())
@@ -175,7 +173,7 @@ def assert_consistent(db_url: str) -> None:
 def committed_offsets(settings: Settings) -> dict[int, int]:
     from confluent_kafka import TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.sink_group})
+    consumer = kafka_clients.consumer(settings.kafka, settings.sink_group)
     try:
         parts = [TopicPartition(settings.windows_topic, p) for p in range(settings.partitions)]
         return {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=30)}

@@ -6,10 +6,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer
-
 from clickmuncher.settings import Settings
 from sinks.sink import Sink
+from tests import kafka_clients
 from tests.sinks.helpers import (
     assert_consistent,
     committed_offsets,
@@ -47,13 +46,8 @@ def watch(sink: Sink, db_url: str, inserts: Counter[str]) -> None:
 
 
 def dead_letters(settings: Settings, count: int) -> list[tuple[bytes | None, dict[str, bytes]]]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"{settings.sink_group}-dead-reader",
-            "auto.offset.reset": "earliest",
-        }
-    )
+    group = f"{settings.sink_group}-dead-reader"
+    consumer = kafka_clients.consumer(settings.kafka, group, {"auto.offset.reset": "earliest"})
     consumer.subscribe([settings.windows_dead_topic])
     found: list[tuple[bytes | None, dict[str, bytes]]] = []
     for _ in range(120):

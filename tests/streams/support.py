@@ -12,10 +12,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from clickmuncher.records import ClickEvent, ClickWindow
 from clickmuncher.settings import Settings
+from tests import kafka_clients
 
 WINDOW_MS = 2000
 Key = tuple[int, str]
@@ -40,8 +41,7 @@ def expected_counts(clicks: list[ClickEvent]) -> dict[Key, int]:
 
 def produce(bootstrap: str, topic: str, clicks: list[ClickEvent]) -> None:
     """Produces ``clicks`` lz4-compressed: the worker must read compressed batches (codecs via cramjam)."""
-    config = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 20}
-    producer = Producer({**config, "compression.type": "lz4"})
+    producer = kafka_clients.producer(bootstrap, {"linger.ms": 20, "compression.type": "lz4"})
     for click in clicks:
         while True:
             try:
@@ -53,7 +53,7 @@ def produce(bootstrap: str, topic: str, clicks: list[ClickEvent]) -> None:
 
 
 def produce_raw(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer = kafka_clients.producer(bootstrap)
     producer.produce(topic, key=key, value=value)
     assert producer.flush(30) == 0
 
@@ -67,9 +67,7 @@ class TopicReader:
     records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._consumer = Consumer(
-            {"bootstrap.servers": self.bootstrap, "group.id": "unused", "enable.auto.commit": False}
-        )
+        self._consumer = kafka_clients.consumer(self.bootstrap, "unused", {"enable.auto.commit": False})
         deadline = time.monotonic() + 60
         while True:  # the worker may not have created the topic yet
             meta = self._consumer.list_topics(self.topic, timeout=30).topics.get(self.topic)

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 
 from clickmuncher.records import ClickEvent
 from streams.main import ensure_streams_topics
+from tests import kafka_clients
 from tests.streams.support import (
     TopicReader,
     Worker,
@@ -46,7 +46,7 @@ POISON: list[tuple[bytes | None, str]] = [
 
 
 def _produce_values(bootstrap: str, topic: str, values: list[tuple[bytes, bytes | None]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.max.bytes": 2_000_000})
+    producer = kafka_clients.producer(bootstrap, {"message.max.bytes": 2_000_000})
     for key, value in values:
         producer.produce(topic, key=key, value=value)
     assert producer.flush(30) == 0

@@ -11,6 +11,7 @@ from clickmuncher.records import ClickEvent, ClickWindow, iso_utc
 from clickmuncher.settings import ConfigError, Settings
 from streams.main import ensure_streams_topics
 from streams.replay import parse_from, replay_command
+from tests import kafka_clients
 from tests.streams.support import (
     TopicReader,
     Worker,
@@ -76,7 +77,6 @@ def test_replay_recomputes_windows_from_the_given_time(
 
 def test_replay_refuses_when_the_clicks_are_no_longer_retained(kafka_bootstrap: str, unique: str) -> None:
     from confluent_kafka import TopicPartition
-    from confluent_kafka.admin import AdminClient
 
     settings = Settings(
         kafka_bootstrap=kafka_bootstrap,
@@ -91,7 +91,7 @@ def test_replay_refuses_when_the_clicks_are_no_longer_retained(kafka_bootstrap: 
     start_ms = time.time_ns() // 1_000_000 - 60_000
     clicks = [ClickEvent(url="https://example.com/", ts_ms=start_ms + 10 * i) for i in range(20)]
     produce(kafka_bootstrap, settings.clicks_topic, clicks)
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin = kafka_clients.admin(kafka_bootstrap)
     deleted = admin.delete_records([TopicPartition(settings.clicks_topic, 0, 10)])  # as retention would
     for future in deleted.values():
         future.result(timeout=30)

@@ -10,6 +10,7 @@ import faust
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clickmuncher.kafka.config import KafkaSettings, faust_config
 from streams.producer import OutRecord
 from streams.table import FaustWindowTable, changelog_records, encode_key, encode_value
 
@@ -24,7 +25,7 @@ values = st.one_of(
 def _faust_table() -> Any:
     app = faust.App(
         "table-test",
-        broker="kafka://127.0.0.1:1",
+        **faust_config(KafkaSettings(bootstrap="127.0.0.1:1")),
         store="memory://",
         key_serializer="json",
         value_serializer="json",
