@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from clickmuncher.kafka.config import KafkaSettings, admin_config
+
+log = logging.getLogger("streams")
 
 
 class EndOffsets:
@@ -20,7 +23,7 @@ class EndOffsets:
 
     def __init__(self, kafka: KafkaSettings, topic: str) -> None:
         self.topic = topic
-        self._config = admin_config(kafka)
+        self._config = admin_config(kafka, {"client.id": "clickmuncher-streams-offsets"})
         self._admin: AdminClient | None = None
 
     def start(self) -> None:
@@ -30,8 +33,8 @@ class EndOffsets:
     async def fetch(
         self, partitions: Iterable[int], timeout_s: float, earliest: bool = False
     ) -> dict[int, int]:
-        """{partition: end offset} (the log start offset with ``earliest``); raises (e.g. ``TimeoutError``,
-        ``KafkaException``) if the broker does not answer in time."""
+        """{partition: end offset} (the log start offset with ``earliest``), for the partitions whose leader
+        answered; raises (e.g. ``TimeoutError``, ``KafkaException``) if the broker does not answer in time."""
         self.start()
         assert self._admin is not None
         spec = OffsetSpec.earliest() if earliest else OffsetSpec.latest()  # type: ignore[no-untyped-call]
@@ -39,7 +42,25 @@ class EndOffsets:
         if not wanted:
             return {}
         futures = self._admin.list_offsets(wanted, request_timeout=timeout_s)
-        answers = await asyncio.wait_for(
-            asyncio.gather(*(asyncio.wrap_future(f) for f in futures.values())), timeout_s
-        )
-        return {tp.partition: int(info.offset) for tp, info in zip(futures, answers, strict=True)}
+        try:
+            answers = await asyncio.wait_for(
+                asyncio.gather(*(asyncio.wrap_future(f) for f in futures.values())), timeout_s
+            )
+        except Exception:
+            await self._refresh(timeout_s)
+            raise
+        found = {tp.partition: int(info.offset) for tp, info in zip(futures, answers, strict=True)}
+        if any(offset < 0 for offset in found.values()):
+            await self._refresh(timeout_s)
+        return {p: offset for p, offset in found.items() if offset >= 0}
+
+    async def _refresh(self, timeout_s: float) -> None:
+        """Asks for the topic's metadata again. librdkafka's admin client keeps the leaders and leader
+        epochs it knew: after a leader change it answers FENCED_LEADER_EPOCH (and, while the old leader is
+        down, offset -1001) again and again, until a metadata request updates them (seen after a broker
+        restart: no idle partition caught up for minutes)."""
+        assert self._admin is not None
+        try:
+            await asyncio.to_thread(self._admin.list_topics, self.topic, timeout_s)
+        except Exception as e:  # the cluster is away: the next question tries again
+            log.debug("metadata of %s not refreshed (%r)", self.topic, e)

@@ -29,6 +29,7 @@ class Pipeline:
     work_dir: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    env_by_name: dict[str, dict[str, str]] = field(default_factory=dict)  # one process's own settings
 
     def env(self, name: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -55,6 +56,7 @@ class Pipeline:
             }
         )
         env.update(self.extra_env)
+        env.update(self.env_by_name.get(name, {}))
         return env
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:

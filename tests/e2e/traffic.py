@@ -21,9 +21,9 @@ WindowKey = tuple[str, int]
 READ_FROM_START = {"enable.auto.commit": False, "auto.offset.reset": "earliest"}
 
 
-def zipf_urls(count: int, n_urls: int, seed: int = 7) -> list[str]:
+def zipf_urls(count: int, n_urls: int, seed: int = 7, tag: str = "e2e") -> list[str]:
     rng = random.Random(seed)
-    urls = [f"https://shop{n % 17}.example.com/item/{n}?ref=e2e" for n in range(n_urls)]
+    urls = [f"https://shop{n % 17}.example.com/item/{n}?ref={tag}" for n in range(n_urls)]
     weights = [1 / (rank + 1) for rank in range(n_urls)]
     return rng.choices(urls, weights, k=count)
 
@@ -152,4 +152,33 @@ def latest_revisions(cluster: Cluster, topic: str) -> Counter[WindowKey]:
     counts: Counter[WindowKey] = Counter()
     for _, record in latest.values():
         counts[(str(record["url"]), int(record["window_start_ms"]))] = int(record["clicks"])
+    return counts
+
+
+def clicks_on_topic(
+    cluster: Cluster, topic: str, window_s: int, urls: set[str], expected: int, timeout_s: float = 240
+) -> Counter[WindowKey]:
+    """Reads the clicks topic from the start until ``expected`` clicks of ``urls`` came (or the timeout),
+    then on to the end of every partition, so a duplicate is seen too; counts them per (url, window)."""
+    consumer = kafka_clients.consumer(cluster, f"audit-{topic}", READ_FROM_START)
+    partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    counts: Counter[WindowKey] = Counter()
+    positions = dict.fromkeys(partitions, 0)
+    ends: dict[int, int] | None = None
+    deadline = time.monotonic() + timeout_s
+    width_ms = window_s * 1000
+    while time.monotonic() < deadline:
+        if ends is None and sum(counts.values()) >= expected:
+            ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), 30)[1] for p in partitions}
+        if ends is not None and all(positions[p] >= ends[p] for p in partitions):
+            break
+        for message in consumer.consume(1000, 1.0):
+            if message.error():
+                continue
+            event = ClickEvent.decode(message.value())
+            positions[message.partition()] = message.offset() + 1
+            if event.url in urls:
+                counts[(event.url, event.ts_ms - event.ts_ms % width_ms)] += 1
+    consumer.close()
     return counts
