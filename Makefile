@@ -18,8 +18,8 @@ test: $(STAMP)
 	bash scripts/test.sh $(VENV)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check clickmuncher gateway streams sinks tests bench
-	$(VENV)/bin/ruff format --check clickmuncher gateway streams sinks tests bench
+	$(VENV)/bin/ruff check clickmuncher gateway streams sinks api tests bench
+	$(VENV)/bin/ruff format --check clickmuncher gateway streams sinks api tests bench
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

@@ -189,6 +189,17 @@ def sink(check: bool) -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="[default: CLICKMUNCHER_API_PORT, 8090]")
+@one_line_errors
+def api(host: str, port: int | None) -> None:
+    """The stats API and its page: top URLs, windows and totals, closed and live."""
+    from api.main import run
+
+    run(settings_or_exit(), host=host, port=port)
+
+
+@main.command()
 @click.argument("url")
 @click.option("--base", default="http://127.0.0.1:8080/", show_default=True, help="The gateway's URL.")
 @one_line_errors
@@ -203,12 +214,13 @@ def sign(url: str, base: str) -> None:
 @click.option("--top", type=int, default=10, show_default=True, help="How many URLs by total clicks.")
 @click.option("--url", "url", default=None, help="Only this URL (normalized form).")
 @click.option("--since", default=None, help="Only windows starting at or after this ISO-8601 time.")
+@click.option("--live/--no-live", default=True, show_default=True, help="Add live counts of open windows.")
 @one_line_errors
-def stats(top: int, url: str | None, since: str | None) -> None:
-    """Totals and recent windows from the database, as a table."""
-    from sinks.stats import stats_command
+def stats(top: int, url: str | None, since: str | None, live: bool) -> None:
+    """Totals and recent windows from the database, with live counts of open windows, as tables."""
+    from api.stats import stats_command
 
-    stats_command(settings_or_exit(), top=top, url=url, since=since)
+    stats_command(settings_or_exit(), top=top, url=url, since=since, live=live)
 
 
 @main.group()
@@ -254,12 +266,14 @@ def replay_streams(from_: str) -> None:
 @main.command()
 @click.option("--demo", is_flag=True, help="Also send sample clicks and show the counts growing.")
 @click.option("--port", type=int, default=8080, show_default=True, help="The gateway's port.")
+@click.option("--api-port", type=int, default=None, help="The api's port [CLICKMUNCHER_API_PORT, 8090].")
 @one_line_errors
-def up(demo: bool, port: int) -> None:
-    """The whole pipeline on this machine: broker, streams, sink, gateway. Ctrl-C stops everything."""
+def up(demo: bool, port: int, api_port: int | None) -> None:
+    """The whole pipeline on this machine: broker, streams, sink, api, gateway. Ctrl-C stops everything."""
     from clickmuncher.stack import run_stack
 
-    run_stack(settings_or_exit(), demo=demo, gateway_port=port)
+    settings = settings_or_exit()
+    run_stack(settings, demo=demo, gateway_port=port, api_port=api_port or settings.api_port)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,12 @@ def encode_window(url: str, start_ms: int, end_ms: int, clicks: int, revision: i
     )
 
 
+def encode_live_window(url: str, start_ms: int, end_ms: int, clicks: int, revision: int) -> bytes:
+    """A live count of an open window (``click-windows-live``, SPEC §11): the ClickWindow bytes plus
+    ``"final": false``."""
+    return encode_window(url, start_ms, end_ms, clicks, revision)[:-1] + b', "final": false}'
+
+
 def json_string(text: str) -> bytes:
     """``json.dumps(text).encode()``: the standard library's own C escaper, without the encoder around it."""
     return encode_basestring_ascii(text).encode()
@@ -153,19 +159,42 @@ class ClickWindow:
 
     @classmethod
     def decode(cls, raw: bytes | None) -> ClickWindow:
+        """The window in ``raw``, or :class:`RecordError` with the reason, for any bytes whatever (a hostile
+        value costs at most a scan of ``MAX_WINDOW_BYTES``). A window returned fits the sink's columns and
+        every reader's clock: its URL passes the checks of a click's; start and end are milliseconds from 0 to
+        ``MAX_TS_MS``, the window epoch-aligned (start a multiple of its length, SPEC §6); ``clicks`` at most
+        :data:`MAX_WINDOW_CLICKS`, ``revision`` at most :data:`MAX_REVISION`. The ISO-8601 fields and unknown
+        ones are not read."""
         body = _json_object(raw, MAX_WINDOW_BYTES)
-        fields: dict[str, Any] = {}
-        for name in ("window_start_ms", "window_end_ms", "clicks", "revision"):
-            value = body.get(name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise RecordError(f"missing or invalid integer field '{name}'")
-            fields[name] = value
+        start_ms = _int_field(body, "window_start_ms", MAX_TS_MS)
+        end_ms = _int_field(body, "window_end_ms", MAX_TS_MS)
+        clicks = _int_field(body, "clicks", MAX_WINDOW_CLICKS)
+        revision = _int_field(body, "revision", MAX_REVISION)
         url = body.get("url")
         if not isinstance(url, str) or not url:
             raise RecordError("missing or non-string field 'url'")
-        if fields["window_end_ms"] <= fields["window_start_ms"]:
+        _check_url(url)
+        if end_ms <= start_ms:
             raise RecordError("window_end_ms must be after window_start_ms")
-        return cls(url=url, **fields)
+        if start_ms % (end_ms - start_ms):
+            raise RecordError("window not aligned: window_start_ms is not a multiple of its length")
+        return cls(url, start_ms, end_ms, clicks, revision)
+
+
+MAX_WINDOW_CLICKS = 2**53 - 1
+"""The largest count every JSON reader keeps exact (JavaScript's safe integers); it also leaves a URL's total
+in ``clicks`` (bigint) room for 1,024 windows at that count."""
+MAX_REVISION = 2**31 - 1
+"""``click_windows.revision`` is a 32-bit integer."""
+
+
+def _int_field(body: dict[str, Any], name: str, maximum: int) -> int:
+    value = body.get(name)
+    if type(value) is not int:  # bool is a subclass of int, a float is not one
+        raise RecordError(f"missing or invalid integer field '{name}'")
+    if not 0 <= value <= maximum:
+        raise RecordError(f"integer field '{name}' out of range 0..{maximum}")
+    return value
 
 
 def _json_object(raw: bytes | None, max_bytes: int) -> dict[str, Any]:

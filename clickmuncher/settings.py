@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     sink_retry_max_s: float = Field(default=30.0, gt=0)
     sink_metrics_port: int = Field(default=9102, ge=0, le=65535)
     sink_crash_after_db_commit: bool = False
+    sink_crash_after_dead_letters: bool = False
     state_dir: Path = Path(".clickmuncher")
     # streams worker: table store URL ("rocksdb://" or "memory://"), Prometheus port (0: off), how long a
     # caught-up partition stays silent before its watermark follows the wall clock, and how far ahead of the
@@ -66,9 +67,21 @@ class Settings(BaseSettings):
     gateway_queue_max_messages: int = Field(default=10_000, ge=1)
     gateway_linger_ms: int = Field(default=50, ge=0)
     gateway_drain_timeout_s: float = Field(default=5.0, ge=0)
+    # gateway hardening (docs/gateway.md): retired signing keys still verified (comma list, a secret), the
+    # spool's size cap, the HTTP server's limits (time to send a request's head, idle keep-alive, open
+    # connections per process), the metrics listener (0: none; worker i of --workers N listens on port + i),
+    # normalization + signature verdicts cached per process, and uvloop when it is installed.
+    signing_keys_old: SecretStr | None = None
+    gateway_spool_max_bytes: int = Field(default=1 << 30, ge=1)
+    gateway_header_timeout_s: float = Field(default=10.0, gt=0)
+    gateway_keepalive_timeout_s: float = Field(default=75.0, gt=0)
+    gateway_max_connections: int = Field(default=1000, ge=1)
+    gateway_metrics_port: int = Field(default=9100, ge=0, le=65535)
+    gateway_verdict_cache: int = Field(default=10_000, ge=0)
+    gateway_uvloop: bool = True
     # Kafka security and the replication of the topics the project creates (SPEC §10). Every Kafka client is
     # built from `settings.kafka` (clickmuncher/kafka/config.py), which checks these fields together; unset
-    # replication settings mean the cluster's defaults. `live_topic` is SPEC §11's live-counts topic.
+    # replication settings mean the cluster's defaults.
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
@@ -78,7 +91,14 @@ class Settings(BaseSettings):
     kafka_ssl_key_file: Path | None = None
     replication_factor: int | None = Field(default=None, ge=1)
     min_insync_replicas: int | None = Field(default=None, ge=1)
+    # read side (SPEC §11): the compacted topic of open windows' live counts and how often the streams worker
+    # publishes it; the api's port, how long after its end a live window is kept while the database has no
+    # final row for it, and how many live entries the api holds at most (the oldest windows go first).
     live_topic: str = "click-windows-live"
+    live_every_s: float = Field(default=5.0, ge=0)  # 0: the streams worker publishes no live counts
+    api_port: int = Field(default=8090, ge=0, le=65535)
+    api_live_retention_s: int = Field(default=3600, ge=0)
+    api_live_max_entries: int = Field(default=1_000_000, ge=1)
 
     @model_validator(mode="after")
     def _kafka_settings_valid(self) -> Settings:

@@ -1,7 +1,8 @@
 """``clickmuncher up``: the whole pipeline on this machine, as child processes with prefixed logs.
 
 Starts the local broker when none answers at the bootstrap address, creates the topics, keeps a development
-signing key in the state directory when none is configured, then runs streams, sink and gateway. Ctrl-C (or
+signing key in the state directory when none is configured, then runs sink, api, streams and gateway and
+prints the address of the api's page. Ctrl-C (or
 SIGTERM) stops every child; a child that exits on its own is reported and stops the rest.
 """
 
@@ -24,7 +25,7 @@ from clickmuncher.kafka.check import check_cluster
 from clickmuncher.kafka.config import KafkaSettings, admin_config
 from clickmuncher.settings import Settings
 
-SERVICES = ("sink", "streams", "gateway")  # start order; stopped in reverse
+SERVICES = ("sink", "api", "streams", "gateway")  # start order; stopped in reverse
 STOP_TIMEOUT_S = 20.0
 
 
@@ -100,10 +101,11 @@ def child_env(settings: Settings, signing_key: str | None) -> dict[str, str]:
     return env
 
 
-def start_children(env: dict[str, str], gateway_port: int) -> list[Child]:
+def start_children(env: dict[str, str], gateway_port: int, api_port: int) -> list[Child]:
     commands = {
         "streams": ["streams"],
         "sink": ["sink"],
+        "api": ["api", "--host", "127.0.0.1", "--port", str(api_port)],
         "gateway": ["gateway", "--host", "127.0.0.1", "--port", str(gateway_port)],
     }
     children = []
@@ -147,7 +149,7 @@ def _request_stop(signum: int, frame: object) -> None:
     raise StopRequested
 
 
-def run_stack(settings: Settings, *, demo: bool, gateway_port: int) -> None:
+def run_stack(settings: Settings, *, demo: bool, gateway_port: int, api_port: int) -> None:
     from clickmuncher.logs import start_line
     from clickmuncher.stack_setup import create_topics, print_examples
 
@@ -155,16 +157,18 @@ def run_stack(settings: Settings, *, demo: bool, gateway_port: int) -> None:
     if settings.signing_key is None and not settings.allowed_hosts:
         key = dev_signing_key(settings.state_dir)
         settings = settings.model_copy(update={"signing_key": SecretStr(key)})
-    print(start_line("up", settings, gateway_port=gateway_port, demo=demo), flush=True)
+    print(start_line("up", settings, gateway_port=gateway_port, api_port=api_port, demo=demo), flush=True)
     started_broker = ensure_broker(settings)
     create_topics(settings)
-    children = start_children(child_env(settings, key), gateway_port)
+    children = start_children(child_env(settings, key), gateway_port, api_port)
     signal.signal(signal.SIGTERM, _request_stop)
     exit_code = 0
     try:
         base = f"http://127.0.0.1:{gateway_port}/"
+        page = f"http://127.0.0.1:{api_port}/"
         print_examples(settings, base)
-        exit_code = supervise(children, settings, base if demo else None)
+        print(f"up: the page, with top URLs and live counts: {page}", flush=True)
+        exit_code = supervise(children, settings, (base, page) if demo else None)
     except (KeyboardInterrupt, StopRequested):
         print("\nup: stopping", flush=True)
     finally:
@@ -176,13 +180,14 @@ def run_stack(settings: Settings, *, demo: bool, gateway_port: int) -> None:
         sys.exit(exit_code)
 
 
-def supervise(children: list[Child], settings: Settings, demo_base: str | None) -> int:
-    """Waits until a child exits (reported, returns 1) or the user stops the stack."""
+def supervise(children: list[Child], settings: Settings, demo_bases: tuple[str, str] | None) -> int:
+    """Waits until a child exits (reported, returns 1) or the user stops the stack; with ``demo_bases``
+    (the gateway's and the api's addresses) it also runs the demo."""
     demo = None
-    if demo_base is not None:
+    if demo_bases is not None:
         from clickmuncher.demo import Demo
 
-        demo = Demo(settings, demo_base)
+        demo = Demo(settings, *demo_bases)
     while True:
         for child in children:
             code = child.process.poll()

@@ -29,8 +29,11 @@ def example_links(settings: Settings, base: str) -> list[str]:
 
 
 def print_examples(settings: Settings, base: str) -> None:
-    print("up: example links (each click is counted once its window closes):", flush=True)
+    print("up: example links (a click counts live in seconds, final when its window closes):", flush=True)
     for link in example_links(settings, base):
         print(f"    curl -si '{link}' | head -3", flush=True)
     size = f"{settings.window_s // 60} min" if settings.window_s % 60 == 0 else f"{settings.window_s}s"
-    print(f"up: windows are {size} + {settings.grace_s}s grace; see the counts with `clickmuncher stats`")
+    print(
+        f"up: windows are {size} + {settings.grace_s}s grace; see the counts with `clickmuncher stats`",
+        flush=True,
+    )

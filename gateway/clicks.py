@@ -22,12 +22,14 @@ from clickmuncher.kafka.config import producer_config as kafka_producer_config
 from clickmuncher.kafka.topics import create_missing, service_topics
 from clickmuncher.records import ClickEvent
 from clickmuncher.settings import Settings
+from gateway.keeper import SpoolKeeper
 from gateway.metrics import Metrics
-from gateway.spool import Spool, claimed, remove_orphans, replay_segment, segments
+from gateway.spool import Spool, claimed, replay_segment, segments
 
 log = logging.getLogger("gateway.clicks")
 PUMP_POLL_S = 0.1
 REPLAY_EVERY_S = 0.5
+SCAN_EVERY_S = 1.0  # the spool's gauges and the usage its size cap checks
 TOPIC_RETRY_S = 2.0
 IN_FLIGHT_GRACE_S = 1.0  # at shutdown, for requests already sent to a broker to be answered
 
@@ -55,7 +57,8 @@ class ClickSink:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.spool = Spool(settings.state_dir / "spool")
+        self.spool = Spool(settings.state_dir / "spool", settings.gateway_spool_max_bytes)
+        self.keeper = SpoolKeeper(self.spool, metrics)
         self._producer: Producer | None = None
         self._lock = threading.Lock()
         self._spooling = False
@@ -75,8 +78,21 @@ class ClickSink:
 
     @property
     def healthy(self) -> bool:
-        """False after a fatal producer error: the process should be restarted (its spool is kept)."""
-        return not self._fatal
+        """False after a fatal producer error (restart the process; its spool is kept), and while clicks
+        need the spool and it cannot take them (they are being lost)."""
+        return not self._fatal and self.keeper.failure is None
+
+    @property
+    def problem(self) -> str:
+        """Why the sink is not healthy ("" when it is)."""
+        if self._fatal:
+            return "kafka producer failed fatally; restart the gateway"
+        return f"clicks are being lost: {self.keeper.failure}" if self.keeper.failure else ""
+
+    @property
+    def lost(self) -> int:
+        """Clicks that got a redirect but were neither produced nor spooled."""
+        return self.keeper.lost
 
     @property
     def producer(self) -> Producer:
@@ -84,11 +100,12 @@ class ClickSink:
         return self._producer
 
     def start(self) -> None:
+        """Raises :class:`ConfigError` when the spool directory cannot be written."""
+        self.keeper.start()
         config = producer_config(self.settings)
         config.update(error_cb=self._on_error, stats_cb=self._on_stats, on_delivery=self._on_delivery)
         self._producer = Producer(config)
         self.metrics.queue_length.set_function(lambda: len(self.producer))
-        remove_orphans(self.spool.directory)
         for name, target in (("pump", self._pump), ("topics", self._ensure_topic)):
             thread = threading.Thread(target=target, name=f"gateway-{name}", daemon=True)
             thread.start()
@@ -104,7 +121,12 @@ class ClickSink:
                 except (BufferError, KafkaException) as e:
                     log.warning("producer refused a click (%s); spooling until it takes them again", e)
                     self._spooling = True
-            self._to_spool(event)
+            if self.keeper.keep(event):
+                return
+            try:  # the spool cannot take it: the producer, even out of order, rather than a lost click
+                self._produce(event)
+            except (BufferError, KafkaException):
+                self.keeper.lose(event)
 
     def _produce(self, event: ClickEvent) -> None:
         # Positional (topic, value, key, partition -1: the partitioner's choice, callback and on_delivery
@@ -126,16 +148,6 @@ class ClickSink:
             self._delivered = delivered
             self._set_ready(True)
 
-    def _to_spool(self, event: ClickEvent) -> None:
-        try:
-            self.spool.append([event])
-        except OSError as e:
-            # Nowhere left to keep it; the redirect still succeeds (SPEC §1), the loss is counted.
-            self.metrics.lost.inc()
-            log.error("click lost, the spool cannot be written (%s): %s", e, event.url)
-            return
-        self.metrics.spooled.inc()
-
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             return
@@ -148,7 +160,9 @@ class ClickSink:
             return
         with self._lock:
             self._spooling = True
-            self._to_spool(ClickEvent.decode(value))
+            event = ClickEvent.decode(value)
+            if not self.keeper.keep(event):
+                self.keeper.lose(event)
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
@@ -172,13 +186,16 @@ class ClickSink:
 
     def _pump(self) -> None:
         """Serves delivery reports; while Kafka is reachable, hands spooled clicks back to the producer."""
-        last_replay = 0.0
+        last_replay = last_scan = 0.0
         while not self._stopping.is_set():
             self.producer.poll(PUMP_POLL_S)
             self._count_delivered()
             if self._ready and time.monotonic() - last_replay >= REPLAY_EVERY_S:
                 self._replay()
                 last_replay = time.monotonic()
+            if time.monotonic() - last_scan >= SCAN_EVERY_S:
+                self.keeper.scan()
+                last_scan = time.monotonic()
 
     def _replay(self) -> None:
         with self._lock:
@@ -194,6 +211,7 @@ class ClickSink:
             if drained and self.spool.active_bytes() == 0 and self._spooling:
                 log.info("spool drained; clicks go straight to the producer again")
                 self._spooling = False
+                self.keeper.not_needed()
 
     def _hand_over(self, event: ClickEvent) -> bool:
         """Produces a spooled click, waiting for room while Kafka is reachable; False: give up for now."""
@@ -254,10 +272,10 @@ class ClickSink:
 
     def _log_summary(self) -> None:
         sample = self.metrics.registry.get_sample_value
-        log.info(
-            "clicks closed: produced=%d spooled=%d replayed=%d delivery_failures=%d",
-            *(
-                int(sample(f"clickmuncher_gateway_{name}_total") or 0)
-                for name in ("clicks_produced", "clicks_spooled", "clicks_replayed", "delivery_failures")
-            ),
+        names = ("clicks_produced", "clicks_spooled", "clicks_replayed", "delivery_failures")
+        log.log(
+            logging.ERROR if self.lost else logging.INFO,
+            "clicks closed: produced=%d spooled=%d replayed=%d delivery_failures=%d lost=%d",
+            *(int(sample(f"clickmuncher_gateway_{name}_total") or 0) for name in names),
+            self.lost,
         )

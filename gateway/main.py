@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -16,64 +18,104 @@ from aiohttp import web
 from clickmuncher.kafka.check import check_at_start
 from clickmuncher.logs import log_start, setup_logging
 from clickmuncher.settings import ConfigError, Settings
-from gateway.app import create_app
+from gateway.app import Gateway, metrics_handler
 from gateway.guard import Guard
+from gateway.server import GatewayServer, listen
+from gateway.spool import prepare
 
 log = logging.getLogger("gateway")
-SHUTDOWN_TIMEOUT_S = 10.0
+EXIT_CLICKS_LOST = 1
+
+
+def check_settings(settings: Settings) -> None:
+    """Raises :class:`ConfigError` for a configuration the gateway cannot work with (SPEC §5)."""
+    Guard.from_settings(settings)  # an empty or malformed bootstrap is refused by the settings already
+    prepare(settings.state_dir / "spool")
 
 
 def run(settings: Settings, host: str = "127.0.0.1", port: int = 8080, workers: int = 1) -> None:
     """Serves until SIGTERM or SIGINT; ``workers`` > 1 processes share the port (SO_REUSEPORT).
 
-    Raises :class:`ConfigError` before anything starts when the configuration is unusable.
+    Raises :class:`ConfigError` before anything starts when the configuration is unusable; exits with
+    :data:`EXIT_CLICKS_LOST` when a click that got a redirect was lost (its spool could not be written).
     """
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
-    Guard.from_settings(settings)  # fail fast, in the parent, with a one-line reason
+    check_settings(settings)  # fail fast, in the parent, with a one-line reason
     setup_logging()
-    log_start("gateway", settings, host=host, port=port, workers=workers)
+    log_start("gateway", settings, host=host, port=port, workers=workers, event_loop=_loop_name(settings))
     check_at_start(settings, "gateway")  # once, in the parent: a wrong password or CA ends it in one line
     if workers == 1:
-        serve(settings, host, port, reuse_port=False)
+        if serve(settings, host, port, reuse_port=False):
+            raise SystemExit(EXIT_CLICKS_LOST)
         return
     _supervise(settings, host, port, workers)
 
 
-def serve(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
-    """One gateway process: serves until SIGTERM/SIGINT, then drains and returns."""
-    asyncio.run(_serve(settings, host, port, reuse_port))
+def serve(settings: Settings, host: str, port: int, reuse_port: bool, index: int = 0) -> int:
+    """One gateway process (worker ``index``): serves until SIGTERM/SIGINT, then drains; returns the
+    number of clicks lost."""
+    with asyncio.Runner(loop_factory=loop_factory(settings)) as runner:
+        return runner.run(_serve(settings, host, port, reuse_port, index))
 
 
-async def _serve(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
+def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed and not switched off (docs/benchmarks.md: what it gives)."""
+    if not settings.gateway_uvloop:
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def _loop_name(settings: Settings) -> str:
+    return "asyncio" if loop_factory(settings) is None else "uvloop"
+
+
+async def _serve(settings: Settings, host: str, port: int, reuse_port: bool, index: int) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)  # only request the stop; the drain happens below
-    runner = web.AppRunner(create_app(settings), shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
-        try:
-            await site.start()
-        except OSError as e:
-            raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}") from e
+    gateway = Gateway(settings)
+    # Closed in reverse: stop listening and finish in-flight requests, then drain the clicks (flush the
+    # producer, spool the rest, log the summary line), then the metrics listener.
+    async with contextlib.AsyncExitStack() as stack:
+        await _listen_metrics(stack, gateway, settings, host, index)
+        await gateway.start()
+        stack.push_async_callback(gateway.close)
+        server = GatewayServer(gateway.handle, gateway.metrics.http, settings)
+        stack.push_async_callback((await listen(server, host, port, reuse_port)).cleanup)
         log.info("gateway listening on http://%s:%d/", host, port)
         await stop.wait()
         log.info("gateway stopping: no new connections, finishing requests, draining clicks")
-    finally:
-        # Stops listening, waits for in-flight requests, then closes the click sink (flush, spool the rest).
-        await runner.cleanup()
     log.info("gateway stopped")
+    return gateway.sink.lost
 
 
-def _worker(settings: Settings, host: str, port: int) -> None:
+async def _listen_metrics(
+    stack: contextlib.AsyncExitStack, gateway: Gateway, settings: Settings, host: str, index: int
+) -> None:
+    if not settings.gateway_metrics_port:
+        return
+    port = settings.gateway_metrics_port + index
+    server = web.Server(metrics_handler(gateway.metrics))
+    runner = await listen(server, host, port, what="CLICKMUNCHER_GATEWAY_METRICS_PORT")
+    stack.push_async_callback(runner.cleanup)
+    log.info("metrics on http://%s:%d/metrics", host, port)
+
+
+def _worker(settings: Settings, host: str, port: int, index: int) -> None:
     setup_logging()
     try:
-        serve(settings, host, port, reuse_port=True)
+        lost = serve(settings, host, port, reuse_port=True, index=index)
     except ConfigError as e:
         log.error("%s", e)
         raise SystemExit(2) from e
+    if lost:
+        raise SystemExit(EXIT_CLICKS_LOST)
 
 
 def _supervise(settings: Settings, host: str, port: int, workers: int) -> None:
@@ -83,7 +125,7 @@ def _supervise(settings: Settings, host: str, port: int, workers: int) -> None:
     """
     context = multiprocessing.get_context("spawn")
     processes: list[BaseProcess] = [
-        context.Process(target=_worker, args=(settings, host, port), name=f"gateway-{i}")
+        context.Process(target=_worker, args=(settings, host, port, i), name=f"gateway-{i}")
         for i in range(workers)
     ]
 
@@ -98,6 +140,9 @@ def _supervise(settings: Settings, host: str, port: int, workers: int) -> None:
         wait([p.sentinel for p in running])
         if any(p.exitcode not in (None, 0) for p in processes):
             _terminate(processes)
+    if any(p.exitcode == EXIT_CLICKS_LOST for p in processes):
+        log.error("gateway workers stopped; clicks were lost (see the workers' summary lines)")
+        raise SystemExit(EXIT_CLICKS_LOST)
     failed = [f"{p.name} (exit {p.exitcode})" for p in processes if p.exitcode != 0]
     if failed:
         raise ConfigError(f"gateway workers failed: {', '.join(failed)}")

@@ -5,6 +5,12 @@ A process writes one *active* segment at a time and holds an exclusive ``flock``
 when its writer closes it (or dies). Any process replays sealed segments, oldest name first, under the same
 lock, so two live gateways never replay one segment. ``<segment>.pos`` records how many bytes were handed to
 the producer; it is written *before* the hand-over, so a crash loses at most one batch, never produces twice.
+
+Clicks may carry personal data in their URLs: the directory is ``0700`` and every file ``0600``. A write
+that fails part-way (disk full) is rolled back to the segment's size before it, so no torn line is ever
+followed by another click; if even that fails, the segment is sealed and the next click starts a new one. The
+spool's total size is capped (``CLICKMUNCHER_GATEWAY_SPOOL_MAX_BYTES``): past it, :meth:`Spool.append`
+refuses.
 """
 
 from __future__ import annotations
@@ -16,39 +22,92 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from clickmuncher.records import ClickEvent, RecordError
+from clickmuncher.settings import ConfigError
 
 log = logging.getLogger("gateway.spool")
 SUFFIX = ".jsonl"
 BATCH_LINES = 500
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+class SpoolFull(OSError):
+    """The spool holds its maximum size already; the click was not written."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolStats:
+    """What the spool holds: bytes not yet handed to the producer, segment files, the oldest such click."""
+
+    bytes: int
+    segments: int
+    oldest_ts_ms: int | None
 
 
 class Spool:
     """Appends clicks to this process's active segment; thread-safe."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, max_bytes: int = 1 << 62) -> None:
         self.directory = directory
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._fd: int | None = None
-        self._bytes = 0
+        self._bytes = 0  # the active segment's size
         self._seq = 0
+        self._usage = 0  # the whole directory's unreplayed bytes, as of the last refresh plus appends since
+        self._appended = 0
 
     def append(self, events: list[ClickEvent]) -> None:
-        """Writes ``events`` to the active segment (the page cache: they survive a kill -9 of the process)."""
+        """Writes ``events`` to the active segment (the page cache: they survive a kill -9 of the process).
+
+        Raises :class:`SpoolFull` past the size cap, :class:`OSError` when the write fails; either way
+        nothing of ``events`` stays in the segment.
+        """
         data = b"".join(event.encode() + b"\n" for event in events)
         with self._lock:
+            if self._usage + len(data) > self.max_bytes:
+                raise SpoolFull(f"the spool holds {self._usage} bytes, its cap is {self.max_bytes}")
             if self._fd is None:
                 self._fd = self._open_segment()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError:
+                self._roll_back()
+                raise
             self._bytes += len(data)
+            self._usage += len(data)
+            self._appended += len(data)
+
+    def _roll_back(self) -> None:
+        """Cuts a failed write off the active segment; seals the segment if even that fails."""
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, self._bytes)
+        except OSError as e:
+            log.error("spool: cannot cut a torn write off the active segment (%s); sealing it", e)
+            os.close(self._fd)
+            self._fd = None
+            self._bytes = 0
 
     def active_bytes(self) -> int:
         with self._lock:
             return self._bytes
+
+    def refresh(self) -> SpoolStats:
+        """Scans the directory (every process's segments): the stats, and the usage the size cap checks."""
+        with self._lock:
+            appended = self._appended
+        stats = scan(self.directory)
+        with self._lock:
+            # Appends during the scan may or may not be in it: counted again, the cap errs on the safe side.
+            self._usage = stats.bytes + self._appended - appended
+        return stats
 
     def seal(self) -> None:
         """Closes the active segment (releasing its lock) for replay; the next append opens a new one."""
@@ -59,12 +118,60 @@ class Spool:
                 self._bytes = 0
 
     def _open_segment(self) -> int:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         self._seq += 1
         path = self.directory / f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}{SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
         fcntl.flock(fd, fcntl.LOCK_EX)
         return fd
+
+
+def prepare(directory: Path) -> None:
+    """Creates the spool directory (``0700``), narrows older files to ``0600`` and checks that a file can be
+    written there; raises :class:`ConfigError` otherwise (a spool that cannot be written loses clicks)."""
+    probe = directory / f".probe-{os.getpid()}"
+    try:
+        directory.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        directory.mkdir(mode=DIR_MODE, exist_ok=True)
+        os.chmod(directory, DIR_MODE)
+        for path in directory.iterdir():
+            if path.is_file() and path.stat().st_mode & 0o077:
+                os.chmod(path, FILE_MODE)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+        try:
+            if os.write(fd, b"\n") != 1:
+                raise OSError(0, "short write")
+        finally:
+            os.close(fd)
+            probe.unlink(missing_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"CLICKMUNCHER_STATE_DIR: the spool directory {directory} cannot be written "
+            f"({e.strerror or e}); the gateway would lose clicks whenever Kafka is away"
+        ) from e
+
+
+def scan(directory: Path) -> SpoolStats:
+    """The stats of every segment in ``directory`` (replayed bytes excluded)."""
+    total, count, oldest = 0, 0, None
+    for path in segments(directory):
+        with contextlib.suppress(FileNotFoundError):  # replayed and removed meanwhile
+            pos, size = _read_pos(path), path.stat().st_size
+            total += max(0, size - pos)
+            count += 1
+            if oldest is None and size > pos:
+                oldest = _first_ts_ms(path, pos)
+    return SpoolStats(total, count, oldest)
+
+
+def _first_ts_ms(path: Path, pos: int) -> int | None:
+    with open(path, "rb") as file:
+        file.seek(pos)
+        line = file.readline()
+    try:
+        return ClickEvent.decode(line.rstrip(b"\n")).ts_ms
+    except RecordError:
+        return None
 
 
 def segments(directory: Path) -> list[Path]:
@@ -110,7 +217,9 @@ def _read_pos(path: Path) -> int:
 
 def _write_pos(path: Path, pos: int) -> None:
     tmp = path.with_name(path.name + ".pos.tmp")
-    tmp.write_text(str(pos))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+    with os.fdopen(fd, "w") as file:
+        file.write(str(pos))
     os.replace(tmp, _pos_path(path))
 
 
@@ -118,7 +227,7 @@ def replay_segment(path: Path, fd: int, hand_over: Callable[[ClickEvent], bool])
     """Hands the segment's remaining clicks, in order, to ``hand_over`` (False = no room now).
 
     Returns True and deletes the segment when all were handed over; False when ``hand_over`` refused one.
-    Undecodable lines (a torn last line after a crash) are logged and skipped.
+    Undecodable lines (a torn last line after a crash or a failed roll-back) are logged and skipped.
     """
     pos = _read_pos(path)
     with os.fdopen(os.dup(fd), "rb") as file:

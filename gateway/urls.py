@@ -1,10 +1,12 @@
 """Destination URLs: structural checks and normalization (RFC 3986 §6.2.2, safe rules only).
 
 :func:`check_url` rejects what a redirect must never follow; :func:`normalize_url` turns an accepted URL
-into the click's key. Normalization lowercases scheme and host, drops the default port and the fragment, turns
-an empty path into ``/``, uppercases percent-encoding hex, decodes percent-encoded unreserved characters and
-removes dot segments. It never reorders or drops query parameters and never touches a trailing slash on a
-non-root path.
+into the click's key. Normalization lowercases scheme and host, drops the host's trailing dot, the default
+port and the fragment, turns an empty path into ``/``, percent-encodes the characters RFC 3986 allows in
+neither a path nor a query (as browsers send them), uppercases percent-encoding hex, decodes percent-encoded
+unreserved characters and removes dot segments. It never reorders or drops query parameters and never touches
+a trailing slash on a non-root path. :func:`ascii_url` turns an internationalized URL into the ASCII form
+browsers send.
 """
 
 from __future__ import annotations
@@ -13,12 +15,23 @@ import ipaddress
 import re
 import string
 from dataclasses import dataclass
+from urllib.parse import quote
+
+import idna
 
 MAX_URL_CHARS = 2048
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL, C1
 _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+# Printable ASCII that RFC 3986 allows in no path or query (space, backslash and controls are refused before):
+# browsers send most of them percent-encoded (WHATWG URL's path and query percent-encode sets), servers decode
+# both forms alike, so the key holds the encoded form and `/a{b}` and `/a%7Bb%7D` are one URL. In a query,
+# browsers also encode `'` (the special-query set), so `?q='` and `?q=%27` are sent identically.
+_NOT_RFC3986 = '"<>[]^`{|}'
+_PATH_ESCAPES = str.maketrans({c: f"%{ord(c):02X}" for c in _NOT_RFC3986})
+_QUERY_ESCAPES = str.maketrans({c: f"%{ord(c):02X}" for c in _NOT_RFC3986 + "'"})
 
 
 class Rejected(ValueError):
@@ -80,7 +93,7 @@ def _check_characters(url: str) -> None:
         raise bad_request("too_long", f"the URL has {len(url)} characters, more than {MAX_URL_CHARS}")
     if "\r" in url or "\n" in url:
         raise bad_request("crlf", "the URL contains CR or LF")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+    if _CONTROL.search(url):
         raise bad_request("control_char", "the URL contains a control character")
     if not url.isascii():
         raise bad_request("non_ascii", "the URL contains non-ASCII characters; percent-encode them")
@@ -136,14 +149,45 @@ def _check_host(host: str) -> None:
 
 def normalize_url(url: str) -> str:
     """The normalized form of an accepted ``url`` (the click's key); raises :class:`Rejected` otherwise."""
-    parts = check_url(url)
+    return normalize_parts(check_url(url))
+
+
+def normalize_parts(parts: UrlParts) -> str:
+    """The normalized form of the parts :func:`check_url` returned."""
     scheme = parts.scheme.lower()
     port = str(int(parts.port)) if parts.port else ""
     if port == DEFAULT_PORTS[scheme]:
         port = ""
-    path = remove_dot_segments(normalize_percent(parts.path)) or "/"
-    query = None if parts.query is None else normalize_percent(parts.query)
-    return UrlParts(scheme, parts.host.lower(), port, path, query, None).unsplit()
+    host = parts.host.lower().removesuffix(".")  # `example.com.` is the DNS name `example.com`
+    path = remove_dot_segments(normalize_percent(parts.path.translate(_PATH_ESCAPES))) or "/"
+    query = None if parts.query is None else normalize_percent(parts.query.translate(_QUERY_ESCAPES))
+    return UrlParts(scheme, host, port, path, query, None).unsplit()
+
+
+def ascii_url(url: str) -> str:
+    """``url`` as browsers send it: an internationalized host IDNA-encoded (``xn--``), other non-ASCII
+    characters percent-encoded as UTF-8; an ASCII ``url`` is returned unchanged. Raises :class:`Rejected`."""
+    if url.isascii():
+        return url
+    scheme, sep, rest = url.partition("://")
+    authority, path, query, fragment = _split_rest(rest)
+    host, colon, port = authority.rpartition(":") if _has_port(authority) else (authority, "", "")
+    try:
+        host = idna.encode(host, uts46=True).decode("ascii") if not host.isascii() else host
+    except idna.IDNAError as e:
+        raise bad_request("bad_host", f"{host!r} is not a valid internationalized host name: {e}") from e
+    text = f"{scheme}{sep}{host}{colon}{port}{_quote_non_ascii(path)}"
+    if query is not None:
+        text += f"?{_quote_non_ascii(query)}"
+    return text if fragment is None else f"{text}#{_quote_non_ascii(fragment)}"
+
+
+def _has_port(authority: str) -> bool:
+    return ":" in authority.rsplit("]", 1)[-1]
+
+
+def _quote_non_ascii(text: str) -> str:
+    return "".join(c if c.isascii() else quote(c, safe="") for c in text)
 
 
 def normalize_percent(text: str) -> str:

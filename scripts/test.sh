@@ -6,8 +6,8 @@ venv="${1:-.venv}"
 bin="$venv/bin"
 bash "$(dirname "$0")/system-deps.sh"
 echo "test: ruff"
-"$bin/ruff" check clickmuncher gateway streams sinks tests bench
-"$bin/ruff" format --check clickmuncher gateway streams sinks tests bench
+"$bin/ruff" check clickmuncher gateway streams sinks api tests bench
+"$bin/ruff" format --check clickmuncher gateway streams sinks api tests bench
 echo "test: mypy --strict"
 "$bin/mypy"
 echo "test: pytest"

@@ -11,13 +11,16 @@ Nothing here touches Kafka or the database, so the merge rules are unit-tested d
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from clickmuncher.records import ClickWindow, RecordError
 
 WindowKey = tuple[str, int]
 """(url, window_start_ms): the primary key of ``click_windows``."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +49,17 @@ class StoredWindow:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """A decoded batch: one winning window per key, the dead letters, and where each partition resumes."""
+    """A decoded batch: one winning window per key, the dead letters, and where each partition resumes.
+
+    ``sources`` maps each window's key to the record it was decoded from (for a dead letter, should the
+    database refuse the window).
+    """
 
     windows: tuple[ClickWindow, ...]
     dead: tuple[DeadLetter, ...]
     next_offsets: Mapping[int, int]
     size: int
+    sources: Mapping[WindowKey, RawRecord] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,27 +81,53 @@ def wins_over(candidate: ClickWindow, current: ClickWindow) -> bool:
 
 def dedupe(windows: Iterable[ClickWindow]) -> tuple[ClickWindow, ...]:
     """One window per key, the winner of the records in consumption order; first-seen key order is kept."""
-    winners: dict[WindowKey, ClickWindow] = {}
-    for window in windows:
+    return tuple(window for window, _ in _winners((window, None) for window in windows).values())
+
+
+def _winners(decoded: Iterable[tuple[ClickWindow, T]]) -> dict[WindowKey, tuple[ClickWindow, T]]:
+    winners: dict[WindowKey, tuple[ClickWindow, T]] = {}
+    for window, source in decoded:
         key = window_key(window)
         current = winners.get(key)
-        if current is None or wins_over(window, current):
-            winners[key] = window
-    return tuple(winners.values())
+        if current is None or wins_over(window, current[0]):
+            winners[key] = (window, source)
+    return winners
 
 
 def plan_batch(records: Sequence[RawRecord]) -> Batch:
     """Decodes ``records`` (in consumption order); undecodable ones become dead letters (offsets advance)."""
-    decoded: list[ClickWindow] = []
+    decoded: list[tuple[ClickWindow, RawRecord]] = []
     dead: list[DeadLetter] = []
     next_offsets: dict[int, int] = {}
     for record in records:
         next_offsets[record.partition] = max(next_offsets.get(record.partition, 0), record.offset + 1)
         try:
-            decoded.append(ClickWindow.decode(record.value))
+            decoded.append((ClickWindow.decode(record.value), record))
         except RecordError as e:
             dead.append(DeadLetter(record, str(e)))
-    return Batch(windows=dedupe(decoded), dead=tuple(dead), next_offsets=next_offsets, size=len(records))
+    winners = _winners(decoded)
+    return Batch(
+        windows=tuple(window for window, _ in winners.values()),
+        dead=tuple(dead),
+        next_offsets=next_offsets,
+        size=len(records),
+        sources={key: record for key, (_, record) in winners.items()},
+    )
+
+
+def without_refused(batch: Batch, refused: Mapping[WindowKey, str]) -> Batch:
+    """``batch`` with the windows of ``refused`` (key → the database's reason) moved to its dead letters:
+    the same offsets, so their records are committed past like any other.
+
+    A refused window's older revisions in the same batch are not written in its place: compaction keeps
+    only the newest revision of a window, so a replay of the topic would not see them either.
+    """
+    dead = tuple(DeadLetter(batch.sources[key], f"database refused: {why}") for key, why in refused.items())
+    return dataclasses.replace(
+        batch,
+        windows=tuple(window for window in batch.windows if window_key(window) not in refused),
+        dead=batch.dead + dead,
+    )
 
 
 def plan_writes(windows: Iterable[ClickWindow], stored: Mapping[WindowKey, StoredWindow]) -> Writes:

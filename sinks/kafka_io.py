@@ -10,9 +10,13 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from clickmuncher.kafka import config
 from clickmuncher.settings import Settings
 from sinks.batch import DeadLetter, RawRecord
+from sinks.errors import REASON_MAX_CHARS
 
 DELIVERY_TIMEOUT_S = 30.0
 FLUSH_MARGIN_S = 5.0  # a flush waits this much longer than a dead letter's delivery timeout
+DEAD_LETTER_MAX_BYTES = 256 * 1024
+"""Largest key or value put on the dead topic: a hostile record can be as large as its topic allows, more
+than the producer sends (1 MB by default)."""
 
 
 class DeliveryError(KafkaException):
@@ -61,7 +65,10 @@ def raw_records(messages: Sequence[Message]) -> list[RawRecord]:
 def send_dead_letters(
     producer: Producer, dead_topic: str, source_topic: str, dead: Sequence[DeadLetter]
 ) -> None:
-    """Produces each dead letter (raw key and value, the reason in header ``error``) and waits for acks."""
+    """Produces each dead letter and waits for the acks: the raw key and value (each cut to
+    :data:`DEAD_LETTER_MAX_BYTES`, with header ``key-truncated-from``/``value-truncated-from`` = the original
+    size, so no record is too large to dead-letter), headers ``reason`` (one line; also as ``error``, its
+    older name), ``source-topic``, ``source-partition``, ``source-offset``."""
     failures: list[KafkaError] = []
 
     def on_delivery(error: KafkaError | None, _message: Any) -> None:
@@ -70,19 +77,33 @@ def send_dead_letters(
 
     for letter in dead:
         record = letter.record
+        reason = _one_line(letter.reason).encode()
         headers: list[tuple[str, str | bytes | None]] = [
-            ("error", letter.reason.encode()),
+            ("reason", reason),
+            ("error", reason),
             ("source-topic", source_topic.encode()),
             ("source-partition", str(record.partition).encode()),
             ("source-offset", str(record.offset).encode()),
         ]
-        producer.produce(
-            dead_topic, key=record.key, value=record.value, headers=headers, on_delivery=on_delivery
-        )
+        key = _cut(record.key, "key", headers)
+        value = _cut(record.value, "value", headers)
+        producer.produce(dead_topic, key=key, value=value, headers=headers, on_delivery=on_delivery)
     remaining = producer.flush(DELIVERY_TIMEOUT_S + FLUSH_MARGIN_S)
     if remaining or failures:
         pending = KafkaError(KafkaError._MSG_TIMED_OUT, f"{remaining} dead letters still pending")
         raise DeliveryError(failures[0] if failures else pending)
+
+
+def _cut(data: bytes | None, name: str, headers: list[tuple[str, str | bytes | None]]) -> bytes | None:
+    if data is None or len(data) <= DEAD_LETTER_MAX_BYTES:
+        return data
+    headers.append((f"{name}-truncated-from", str(len(data)).encode()))
+    return data[:DEAD_LETTER_MAX_BYTES]
+
+
+def _one_line(reason: str) -> str:
+    lines = reason.strip().splitlines()
+    return lines[0][:REASON_MAX_CHARS] if lines else "unknown"
 
 
 def commit_offsets(consumer: Consumer, topic: str, next_offsets: Mapping[int, int]) -> None:

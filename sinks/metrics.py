@@ -18,9 +18,21 @@ class SinkMetrics:
             "From a batch's first write attempt to its Kafka commit",
             registry=r,
         )
-        self.db_errors = Counter(f"{PREFIX}_db_errors", "Failed database transactions (retried)", registry=r)
+        self.db_errors = Counter(
+            f"{PREFIX}_db_errors", "Failed database transactions retried (transient errors)", registry=r
+        )
         self.dead_letters = Counter(
-            f"{PREFIX}_dead_letters", "Malformed records sent to the dead topic", registry=r
+            f"{PREFIX}_dead_letters",
+            "Records sent to the dead topic: malformed, or refused by the database",
+            registry=r,
+        )
+        self.refused_windows = Counter(
+            f"{PREFIX}_refused_windows",
+            "Windows the database refused on their own (permanent errors), sent to the dead topic",
+            registry=r,
+        )
+        self.split_batches = Counter(
+            f"{PREFIX}_split_batches", "Batches split to find the windows the database refused", registry=r
         )
         self.kafka_commit_errors = Counter(
             f"{PREFIX}_kafka_commit_errors",

@@ -21,8 +21,8 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from clickmuncher.kafka.check import check_at_start
 from clickmuncher.retry import Retry
 from clickmuncher.settings import Settings
-from sinks import kafka_io, store
-from sinks.batch import Batch, plan_batch
+from sinks import errors, kafka_io, split, store
+from sinks.batch import Batch, DeadLetter, plan_batch, without_refused
 from sinks.db import make_engine
 from sinks.metrics import SinkMetrics
 from sinks.schema import upgrade
@@ -47,6 +47,7 @@ class SinkSummary:
     records: int = 0
     rows_written: int = 0
     dead_letters: int = 0
+    refused_windows: int = 0
     db_errors: int = 0
     fenced_batches: int = 0
 
@@ -79,7 +80,10 @@ class Sink:
         self.summary = SinkSummary()
         # partition -> next_offset as stored in sink_offsets by us (or read at assignment): the fence
         self.positions: dict[int, int] = {}
-        self._dead_letters_sent: Batch | None = None
+        # The batch being applied, with the windows the database refused moved to its dead letters, and the
+        # (partition, offset) of those dead letters already acked by the broker.
+        self._in_hand = Batch(windows=(), dead=(), next_offsets={}, size=0)
+        self._dead_acked: set[tuple[int, int]] = set()
         self._partition_count: int | None = None
 
     # -- assignment: the DB is the source of truth -------------------------------------------------------
@@ -126,10 +130,13 @@ class Sink:
         return self.summary
 
     def _apply(self, batch: Batch) -> None:
-        """Applies one batch, retrying failures with backoff until it commits or a stop is requested."""
+        """Applies one batch, retrying transient failures with backoff until it commits or a stop is
+        requested; windows the database refuses are dead-lettered and the rest committed."""
         began = time.monotonic()
+        self._in_hand = batch
+        self._dead_acked.clear()
         try:
-            self._retry_db(lambda: self.commit_batch(batch))
+            self._retry_db(self._commit_in_hand)
         except store.Fenced as e:
             self._on_fenced(batch, e)
         except StopRequested:
@@ -137,13 +144,37 @@ class Sink:
             return
         self.metrics.batch_latency.observe(time.monotonic() - began)
 
+    def _commit_in_hand(self) -> None:
+        """:meth:`commit_batch` of the batch in hand. While the database refuses its data (a permanent
+        error), the windows it refuses on their own are found (``sinks/split.py``, nothing committed) and
+        moved to the batch's dead letters, and the rest is committed the same way; each round removes at
+        least one window. If it refuses none on its own, raises :class:`errors.NotReproduced`, retried like a
+        transient failure."""
+        while True:
+            try:
+                self.commit_batch(self._in_hand)
+                return
+            except errors.BadData as e:
+                log.warning("database refused data of a batch of %d, isolating: %s", self._in_hand.size, e)
+                self.metrics.split_batches.inc()
+                refused = split.find_refused(self.engine, self._in_hand.windows)
+                if not refused:
+                    raise errors.NotReproduced(f"no window refused on its own after: {e}") from e
+                self.summary.refused_windows += len(refused)
+                self.metrics.refused_windows.inc(len(refused))
+                self._in_hand = without_refused(self._in_hand, refused)
+
     def commit_batch(self, batch: Batch) -> None:
         """The commit protocol: the only place that commits a batch's rows or offsets. On failure nothing is
         committed to Kafka and the whole batch is retried; the DB writes are absolute and revision-guarded, so
-        a retry or a redelivery after a crash converges to the same rows.
+        a retry or a redelivery after a crash converges to the same rows. A permanent failure (the data's,
+        ``sinks/errors.py``) is raised as :class:`errors.BadData`, also with nothing committed: the caller
+        moves the windows the database refuses to ``batch.dead`` and calls this again.
 
-        1. Dead letters: produce the batch's malformed records to the dead topic and wait for the acks (once
-           per batch; a crash before step 3 can repeat them, dead letters are at-least-once).
+        1. Dead letters: produce the batch's malformed records and the windows the database refused to the
+           dead topic and wait for the acks (each once per batch in this process; a crash before step 3 can
+           repeat them, dead letters are at-least-once). Their offsets are in the batch's next offsets, so
+           they are committed past in step 3 exactly like the windows written.
         2. One DB transaction: check this sink still owns the partitions' positions, read the old rows,
            upsert ``click_windows``, add the deltas to ``clicks``, store the next offsets in ``sink_offsets``.
            If the positions already are the batch's next offsets, an earlier attempt committed it and only
@@ -153,14 +184,16 @@ class Sink:
            the next assignment resumes from ``sink_offsets``.
         5. Remember the new positions (the fence for the next batch) and record metrics.
         """
-        if batch.dead and self._dead_letters_sent is not batch:
+        unsent = [letter for letter in batch.dead if _place(letter) not in self._dead_acked]
+        if unsent:
+            dead_topic = self.settings.windows_dead_topic
             self._until_delivered(
-                lambda: kafka_io.send_dead_letters(
-                    self.producer, self.settings.windows_dead_topic, self.topic, batch.dead
-                )
+                lambda: kafka_io.send_dead_letters(self.producer, dead_topic, self.topic, unsent)
             )
-            self._dead_letters_sent = batch
-        with self.engine.begin() as conn:
+            self._dead_acked.update(_place(letter) for letter in unsent)
+            if self.settings.sink_crash_after_dead_letters:
+                os._exit(CRASH_EXIT_CODE)  # fault injection for tests: die before the DB transaction
+        with errors.permanent_as_bad_data(), self.engine.begin() as conn:
             rows = store.write_batch(conn, self.topic, batch, self.positions)
         if self.settings.sink_crash_after_db_commit:
             os._exit(CRASH_EXIT_CODE)  # fault injection for tests: die between the DB and the Kafka commit
@@ -213,18 +246,18 @@ class Sink:
             return store.load_offsets(conn, self.topic)
 
     def _retry_db(self, action: Callable[[], T]) -> T:
-        """Runs ``action`` until it succeeds; database and dead-letter delivery failures are logged, counted
-        and retried with exponential backoff up to ``sink_retry_max_s``."""
+        """Runs ``action`` until it succeeds; transient database failures are logged, counted and retried
+        with exponential backoff up to ``sink_retry_max_s``. Permanent ones reach this point only as
+        :class:`errors.BadData`, which passes. (Dead-letter delivery: :meth:`_until_delivered`.)"""
         delay_s, failures = RETRY_FIRST_S, 0
         while True:
             try:
                 result = action()
-            except sa.exc.DBAPIError as e:
+            except (sa.exc.DBAPIError, errors.NotReproduced) as e:
                 failures += 1
-                if isinstance(e, sa.exc.DBAPIError):
-                    self.summary.db_errors += 1
-                    self.metrics.db_errors.inc()
-                log.warning("nothing committed, retrying in %.1fs: %s", delay_s, _one_line(e))
+                self.summary.db_errors += 1
+                self.metrics.db_errors.inc()
+                log.warning("nothing committed, retrying in %.1fs: %s", delay_s, errors.one_line(e))
                 if self.stop.wait(delay_s):
                     raise StopRequested from e
                 delay_s = min(delay_s * 2, self.settings.sink_retry_max_s)
@@ -264,10 +297,8 @@ class Sink:
         return self._partition_count
 
 
-def _one_line(error: Exception) -> str:
-    text = str(getattr(error, "orig", None) or error).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(error).__name__}: {first}"
+def _place(letter: DeadLetter) -> tuple[int, int]:
+    return (letter.record.partition, letter.record.offset)
 
 
 @contextmanager

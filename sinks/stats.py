@@ -1,4 +1,5 @@
-"""``clickmuncher stats``: totals and recent windows from the database, as aligned text tables."""
+"""The database's totals and recent windows, as aligned text tables (``clickmuncher stats`` adds the live
+counts in ``api/stats.py``)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from clickmuncher.records import iso_utc
-from clickmuncher.settings import ConfigError, Settings
 from sinks.db import make_engine
-from sinks.schema import require_schema
 from sinks.tables import click_windows, clicks
-from sinks.times import datetime_to_ms, parse_iso_utc
+from sinks.times import datetime_to_ms
 
 Cell = str | int
 
@@ -68,38 +67,6 @@ def recent_windows(
         (iso_utc(datetime_to_ms(start)), iso_utc(datetime_to_ms(end)), str(u), int(n), int(rev))
         for start, end, u, n, rev in conn.execute(query)
     ]
-
-
-def render_stats(conn: sa.Connection, *, top: int, url: str | None, since: datetime | None) -> str:
-    scope = f" since {iso_utc(datetime_to_ms(since))}" if since is not None else ""
-    totals = top_urls(conn, top=top, url=url, since=since)
-    windows = recent_windows(conn, limit=top, url=url, since=since)
-    return "\n".join(
-        [
-            f"clicks per URL{scope} (top {top})",
-            format_table(["url", "clicks"], totals) if totals else "(none)",
-            "",
-            f"recent windows{scope} (newest {top})",
-            format_table(["window_start", "window_end", "url", "clicks", "revision"], windows)
-            if windows
-            else "(none)",
-        ]
-    )
-
-
-def stats_command(settings: Settings, *, top: int, url: str | None, since: str | None) -> None:
-    if top < 1:
-        raise ConfigError("--top must be at least 1")
-    since_at = parse_iso_utc(since, "--since") if since is not None else None
-    engine = make_engine(settings.database_url)
-    try:
-        require_schema(engine)
-        with engine.connect() as conn:
-            print(render_stats(conn, top=top, url=url, since=since_at))
-    except sa.exc.OperationalError as e:
-        raise ConfigError(f"database unavailable: {str(e.orig).strip().splitlines()[0]}") from e
-    finally:
-        engine.dispose()
 
 
 def totals(database_url: str) -> tuple[int, int]:

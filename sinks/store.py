@@ -12,7 +12,7 @@ with another sink's.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -179,16 +179,32 @@ def upsert_windows(conn: sa.Connection, rows: Collection[ClickWindow], now: date
 
 
 def add_clicks(conn: sa.Connection, deltas: Mapping[str, int]) -> None:
-    """Adds each URL's delta to ``clicks.click_count`` in one upsert."""
+    """Adds each URL's delta to ``clicks.click_count`` in one upsert. A total beyond 64 bits fails the
+    statement: PostgreSQL raises "bigint out of range" itself, SQLite would store it as a float, so there
+    the new totals are read back (``RETURNING``, SQLite 3.35 and later) and a float raises OverflowError."""
     if not deltas:
         return
     upsert = _insert_rows(conn, clicks, [{"url": u, "click_count": d} for u, d in deltas.items()])
-    conn.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[clicks.c.url],
-            set_={"click_count": clicks.c.click_count + upsert.excluded.click_count},
-        )
+    statement = upsert.on_conflict_do_update(
+        index_elements=[clicks.c.url],
+        set_={"click_count": clicks.c.click_count + upsert.excluded.click_count},
     )
+    if conn.dialect.name == "postgresql" or not conn.dialect.insert_returning:
+        conn.execute(statement)
+        return
+    totals = conn.execute(statement.returning(clicks.c.click_count)).scalars()
+    if any(type(total) is not int for total in totals):
+        raise OverflowError("a URL's total in clicks would not fit in 64 bits")
+
+
+def write_windows(conn: sa.Connection, windows: Sequence[ClickWindow], now: datetime) -> int:
+    """Reads the stored rows of ``windows`` (one key each), upserts those that change and adds their deltas
+    to ``clicks``: three statements; returns the number of window rows written."""
+    stored = read_stored(conn, [window_key(w) for w in windows])
+    writes = plan_writes(windows, stored)
+    upsert_windows(conn, writes.rows, now)
+    add_clicks(conn, writes.click_deltas)
+    return len(writes.rows)
 
 
 def write_batch(conn: sa.Connection, topic: str, batch: Batch, expected: Mapping[int, int]) -> int | None:
@@ -200,9 +216,6 @@ def write_batch(conn: sa.Connection, topic: str, batch: Batch, expected: Mapping
     before = {p: expected.get(p, FROM_BEGINNING) for p in batch.next_offsets}
     if check_fence(conn, topic, before, batch.next_offsets):
         return None
-    stored = read_stored(conn, [window_key(w) for w in batch.windows])
-    writes = plan_writes(batch.windows, stored)
-    upsert_windows(conn, writes.rows, datetime.now(UTC))
-    add_clicks(conn, writes.click_deltas)
+    rows = write_windows(conn, batch.windows, datetime.now(UTC))
     set_offsets(conn, topic, batch.next_offsets)
-    return len(writes.rows)
+    return rows

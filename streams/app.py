@@ -28,7 +28,7 @@ from streams.health import BEAT_S, WorkerHealth
 from streams.metrics import StreamsMetrics
 from streams.offsets import EndOffsets
 from streams.ports import Output, OutputTopics, wall_ms
-from streams.producer import BatchProducer, OutRecord, producer_config
+from streams.producer import BatchProducer, LiveProducer, OutRecord, live_producer_config, producer_config
 from streams.table import FaustWindowTable
 from streams.windows import WindowRules
 
@@ -89,6 +89,9 @@ class Worker:
         self.app = faust_app(settings)
         self.clicks_topic = settings.clicks_topic
         self.producer = BatchProducer(producer_config(settings.kafka, settings.streams_app_id))
+        self.live_producer = LiveProducer(
+            live_producer_config(settings.kafka, settings.streams_app_id), metrics.live_dropped.inc
+        )
         clicks = self.app.topic(
             settings.clicks_topic,
             key_serializer="raw",
@@ -103,13 +106,20 @@ class Worker:
         self.consumer_hooks = FaustConsumerHooks(self.app, settings.clicks_topic, self.acks)
         self.engine = Engine(
             rules_from(settings),
-            OutputTopics(settings.windows_topic, settings.clicks_dead_topic, settings.clicks_late_topic),
+            OutputTopics(
+                windows=settings.windows_topic,
+                dead=settings.clicks_dead_topic,
+                late=settings.clicks_late_topic,
+                live=settings.live_topic,
+            ),
             FaustWindowTable(table, self.producer),
             _deliverer(self.producer),
             metrics,
             ack=self.acks.ack,
             idle_s=settings.streams_idle_s,
             consumer=self.consumer_hooks,
+            live=self.live_producer.send if settings.live_every_s > 0 else None,
+            live_every_s=settings.live_every_s,
         )
         self.end_offsets = EndOffsets(settings.kafka, settings.clicks_topic)
         self.consumer_hooks.end_offsets = self.end_offsets
@@ -139,6 +149,7 @@ class Worker:
     def close(self) -> None:
         """After the Faust worker returned: what is still in flight was never acked, so it is redelivered."""
         self.producer.stop()
+        self.live_producer.stop()
 
 
 class FaustConsumerHooks:

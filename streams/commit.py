@@ -30,16 +30,23 @@ class Committer:
         ack: Ack,
         metrics: StreamsMetrics,
         stats: RunStats,
+        live: bool = False,
     ) -> None:
         self.rules = rules
+        self.live = live
         self.table = table
         self.outputs = outputs
         self.ack = ack
         self.metrics = metrics
         self.stats = stats
 
-    async def commit(self, part: PartitionIndex) -> None:
+    async def commit(self, part: PartitionIndex, closing_only: bool = False) -> None:
         """Makes the partition's pending work durable, then visible, then acked.
+
+        ``closing_only`` (the watermark just reached a close or release point): step 2 writes only the
+        states of the windows the watermark has closed, step 3 emits only the closing ones, and step 4
+        acks nothing; the states of open windows wait for the next full commit (so none of them is
+        written twice because a watermark moved).
 
         1. Deliver the batch's dead letters and too-late clicks. (At least once: a crash before step 2
            proves their offsets handled sends them again; they carry their source offset.)
@@ -58,15 +65,17 @@ class Committer:
         """
         await self._deliver(part.outbox)  # 1
         part.outbox = []
-        changes = self._changes(part)  # 2
+        states = self._closing_states(part) if closing_only else part.pending  # 2
+        changes = self._changes(part, states)
         if changes:
             await until_done(lambda: self.table.write(part.partition, changes), "changelog write")
-        self._note_written(part, changes)
+        self._note_written(part, states, changes)
         await self._emit_closed(part)  # 3
-        await self._emit_corrected(part)
-        if part.held:  # 4
-            self.ack(part.held)
-            part.held = []
+        if not closing_only:
+            await self._emit_corrected(part)
+            if part.held:  # 4
+                self.ack(part.held)
+                part.held = []
         part.emitted_ms = max(part.emitted_ms, part.persisted_ms)  # 5
 
     async def commit_all(self, parts: Sequence[PartitionIndex]) -> None:
@@ -85,11 +94,18 @@ class Committer:
 
     # ---- the steps ----------------------------------------------------------------------------------------
 
-    def _changes(self, part: PartitionIndex) -> list[Change]:
+    def _closing_states(self, part: PartitionIndex) -> dict[str, WindowState]:
+        """The states whose route the new watermark changes must be durable no later than it: those of
+        every window it closed (open ones keep their route, and wait for the next full commit)."""
+        return part.pending_closed(self.rules)
+
+    def _changes(self, part: PartitionIndex, states: dict[str, WindowState]) -> list[Change]:
         """Step 2's records, in the order they must reach the changelog."""
-        changes: list[Change] = [(key, state.encode()) for key, state in part.pending.items()]
+        changes: list[Change] = [(key, state.encode()) for key, state in states.items()]
         if part.must_persist():
-            last = part.handled_offset if part.last_offset is None else part.last_offset
+            # Never below what the table already proved handled: the deletions below may remove the
+            # states that proved it, and redelivered clicks must still be known as handled.
+            last = max(part.handled_offset, -1 if part.last_offset is None else part.last_offset)
             mark = Watermark(part.watermark_ms, last, part.emitted_ms)
             changes.append((watermark_key(part.partition), mark.encode()))
             part.mark_persisted(self.rules)
@@ -97,10 +113,14 @@ class Committer:
             changes.extend((window_key(start, url), None) for url in part.release(start))
         return changes
 
-    def _note_written(self, part: PartitionIndex, changes: list[Change]) -> None:
+    def _note_written(
+        self, part: PartitionIndex, states: dict[str, WindowState], changes: list[Change]
+    ) -> None:
         self.metrics.changelog_writes.inc(len(changes))
         self.stats.changelog_writes += len(changes)
-        part.note_written(changes, STATE_CACHE_MAX)
+        if self.live:
+            part.live_changed.update(states)
+        part.note_written(states, changes, STATE_CACHE_MAX)
 
     async def _emit_closed(self, part: PartitionIndex) -> None:
         for start in part.due_to_close(self.rules):

@@ -38,7 +38,17 @@ from streams.commit import Committer
 from streams.metrics import RunStats, StreamsMetrics
 from streams.outputs import Outputs
 from streams.partition import PartitionIndex
-from streams.ports import Ack, CaughtUp, ConsumerHooks, Deliver, Incoming, OutputTopics, WindowTable
+from streams.ports import (
+    Ack,
+    CaughtUp,
+    ConsumerHooks,
+    Deliver,
+    Incoming,
+    LiveSink,
+    Output,
+    OutputTopics,
+    WindowTable,
+)
 from streams.windows import (
     FLOOR_PREFIX,
     WATERMARK_PREFIX,
@@ -59,6 +69,7 @@ BATCH_MAX_AGE_S = 1.0
 SEEK_RETRY_S = 5.0
 STALL_S = 5.0  # no event for this long while the consumer's position is ahead: records were lost on the way
 MAX_SEEKS = 3  # then a gap is either below the log start (deleted by retention) or fatal
+LIVE_CHUNK = 5000  # live records built between two yields to the event loop
 
 
 class OffsetGapError(RuntimeError):
@@ -87,8 +98,13 @@ class Engine:
         ack: Ack,
         idle_s: float = 2.0,
         consumer: ConsumerHooks | None = None,
+        live: LiveSink | None = None,
+        live_every_s: float = 5.0,
     ) -> None:
         self.rules = rules
+        self.live = live
+        self.live_every_s = live_every_s
+        self._live_mono = time.monotonic()
         self.table = table
         self.metrics = metrics
         self.idle_s = idle_s
@@ -96,7 +112,8 @@ class Engine:
         self.parts: dict[int, PartitionIndex] = {}
         self.stats = RunStats()
         self.outputs = Outputs(rules, topics, deliver)
-        self.committer = Committer(rules, table, self.outputs, ack, metrics, self.stats)
+        live_on = live is not None
+        self.committer = Committer(rules, table, self.outputs, ack, metrics, self.stats, live=live_on)
         self.stopping = False
         # Serialises the fetcher, the idle timer and rebalance callbacks: one partition is never committed
         # twice at once, and a revoke waits for an in-flight commit to finish.
@@ -117,7 +134,7 @@ class Engine:
         the windows its persisted watermark closed that may not have been delivered before."""
         async with self.lock:
             for part in self._load(partitions):
-                if part.due_to_close(self.rules):
+                if part.due_to_close(self.rules) or part.reemit:
                     await self.committer.commit(part)
 
     async def stop(self) -> None:
@@ -146,8 +163,12 @@ class Engine:
         for start, url, state in windows:
             part = fresh[state.partition]
             part.handled_offset = max(part.handled_offset, state.last_offset)
-            # Windows the watermark closed beyond the emitted horizon stay open: the load emits them.
+            # Windows the watermark closed beyond the emitted horizon stay open: the load emits them. A
+            # released window whose keys are still there may hold a late revision never emitted (its
+            # deletion waits for that): emitted again too.
             part.add(start, url, closed=self.rules.closes_at(start) <= part.emitted_ms)
+            if self.rules.is_released(start, part.persisted_ms):
+                part.reemit[window_key(start, url)] = (start, url)
         for p, part in fresh.items():
             log.info(
                 "partition %d loaded: watermark_ms=%d emitted_ms=%d handled_offset=%d open=%d",
@@ -229,7 +250,7 @@ class Engine:
                     part.watermark_ms = ts_ms
                     if ts_ms >= part.boundary_ms:
                         part.last_offset = offset
-                        await self.committer.commit(part)
+                        await self.committer.commit(part, closing_only=True)
             self._note(part, tally)
             if len(part.held) >= BATCH_MAX:
                 await self.committer.commit(part)
@@ -427,6 +448,9 @@ class Engine:
             await self._commit_due()
         if rebalancing or self.stopping:
             return
+        if self.live is not None and time.monotonic() - self._live_mono >= self.live_every_s:
+            self._live_mono = time.monotonic()
+            await self.publish_live()
         await self._retry_seeks()
         await self._recover_stalls()
         target = self.rules.idle_watermark(now_ms)
@@ -449,6 +473,36 @@ class Engine:
                     continue  # revoked or stopped meanwhile, or events came
                 part.watermark_ms = max(part.watermark_ms, target)
                 await self.committer.commit(part)
+
+    async def publish_live(self) -> int:
+        """Sends the counts of open windows written since the last publication to the live topic; returns
+        how many. Not awaited by the broker and built outside the lock, a chunk at a time, so it never
+        delays counting or closing; it reads what the commits wrote, so ``click-windows`` is untouched."""
+        if self.live is None:
+            return 0
+        async with self.lock:
+            changed = [(part, part.live_changed) for part in self.parts.values() if part.live_changed]
+            for part, _states in changed:
+                part.live_changed = {}
+        sent = 0
+        for part, states in changed:
+            records: list[Output] = []
+            for key, state in states.items():
+                start, url = split_key(key)
+                if start in part.open and self.parts.get(part.partition) is part:
+                    records.append(self.outputs.live(key, start, url, state))
+                if len(records) >= LIVE_CHUNK:
+                    sent += self._send_live(records)
+                    records = []
+                    await asyncio.sleep(0)
+            sent += self._send_live(records)
+        return sent
+
+    def _send_live(self, records: list[Output]) -> int:
+        if records and self.live is not None:
+            self.live(records)
+            self.metrics.live_published.inc(len(records))
+        return len(records)
 
     def _next_offset(self, part: PartitionIndex) -> int | None:
         """The next offset the engine has to handle: everything below it is counted (None: nothing is

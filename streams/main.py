@@ -8,12 +8,13 @@ import shutil
 from pathlib import Path
 
 from clickmuncher.health import serve
-from clickmuncher.kafka.check import check_at_start
+from clickmuncher.kafka.check import check_cluster, ensure_topics_at_start
 from clickmuncher.kafka.topics import ensure_service_topics
 from clickmuncher.logs import FORMAT, log_start, setup_logging
 from clickmuncher.settings import Settings
 from streams.app import Worker, state_path
 from streams.metrics import StreamsMetrics
+from streams.replay import check_no_pending_replay
 
 # Faust's worker replaces the logging set-up at start: our lines at INFO, Faust's and Kafka's at WARNING.
 LOGGING = {
@@ -57,7 +58,11 @@ def run(settings: Settings, **options: object) -> None:
     # records were never sent, so each start rebuilds it from the changelog (see docs/streams.md).
     shutil.rmtree(table_dir(settings), ignore_errors=True)
     table_dir(settings).mkdir(parents=True, exist_ok=True)
-    check_at_start(settings, "streams")  # the cluster lets us in, then what ensure_streams_topics does
+    # The cluster first (a wrong password or CA is one line), then a half-done replay must be finished before
+    # any topic is touched, then the topics.
+    cluster = check_cluster(settings.kafka)
+    check_no_pending_replay(settings)
+    ensure_topics_at_start(settings, "streams", cluster)
     metrics = StreamsMetrics()
     # A few short-lived objects per click (messages, states, records): with the default threshold (700
     # allocations) the cyclic collector ran thousands of times a second.

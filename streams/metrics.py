@@ -50,6 +50,12 @@ class StreamsMetrics:
             "Clicks deleted by retention before they were counted (a gap below the log start)",
             registry=r,
         )
+        self.live_published = Counter(
+            "clickmuncher_streams_live_published", "Live counts of open windows sent", registry=r
+        )
+        self.live_dropped = Counter(
+            "clickmuncher_streams_live_dropped", "Live counts dropped (producer queue full)", registry=r
+        )
         self.changelog_writes = Counter(
             "clickmuncher_streams_changelog_writes", "Table writes and deletes", registry=r
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clickmuncher.records import encode_window
+from clickmuncher.records import encode_live_window, encode_window
 from streams.ports import Deliver, Output, OutputTopics
 from streams.retry import until_done
 from streams.windows import WindowRules, WindowState
@@ -34,6 +34,11 @@ class Outputs:
         except (UnicodeError, ValueError, OverflowError, OSError) as e:
             printable = key.encode("utf-8", "backslashreplace")
             return self.dead(printable, f"cannot encode the window of {state.count} clicks: {e}")
+
+    def live(self, key: str, start: int, url: str, state: WindowState) -> Output:
+        """The ``click-windows-live`` record of an open window's count (``"final": false``)."""
+        value = encode_live_window(url, start, self.rules.end_of(start), state.count, state.revision)
+        return (self.topics.live, key.encode(), value, None)
 
     def late(self, url: str, raw: bytes | None, partition: int, offset: int) -> Output:
         """A click beyond late retention, keyed by its URL; ``source`` says where it came from, so a

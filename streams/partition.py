@@ -48,6 +48,8 @@ class PartitionIndex:
     # keys whose pending state carries a revision never emitted yet (more late clicks join it). Then the
     # dead letters and too-late clicks the batch must deliver before its write.
     reemit: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # States written since the last live publication (only kept when live counts are published).
+    live_changed: dict[str, WindowState] = field(default_factory=dict)
     revised: set[str] = field(default_factory=set)
     outbox: list[Output] = field(default_factory=list)
     batch_started_mono: float = 0.0
@@ -55,15 +57,26 @@ class PartitionIndex:
     # keys are not read back from the store; emptied when it grows past its limit.
     written: dict[str, WindowState] = field(default_factory=dict)
 
-    def note_written(self, changes: list[Change], cache_max: int) -> None:
-        """The batch's changes reached the table: its states move to the cache, deleted keys leave it."""
-        if len(self.written) + len(self.pending) > cache_max:
+    def note_written(self, written: dict[str, WindowState], changes: list[Change], cache_max: int) -> None:
+        """Changes reached the table: the ``written`` states (the whole batch, or some of its keys) move from
+        the batch to the cache, deleted keys leave it."""
+        if len(self.written) + len(written) > cache_max:
             self.written.clear()
-        self.written.update(self.pending)
-        self.pending.clear()
+        self.written.update(written)
+        if written is self.pending:
+            self.pending = {}
+        else:
+            for key in written:
+                del self.pending[key]
         for key, value in changes:
             if value is None:
                 self.written.pop(key, None)
+
+    def pending_closed(self, rules: WindowRules) -> dict[str, WindowState]:
+        """The batch's states of the windows the in-memory watermark has closed (keys ``<start>:<url>``)."""
+        closed_before = rules.start_of(self.watermark_ms - rules.grace_ms) - rules.window_ms + 1
+        pending = self.pending.items()
+        return {key: state for key, state in pending if int(key[: key.index(":")]) < closed_before}
 
     def batch_age_s(self) -> float:
         return time.monotonic() - self.batch_started_mono if self.held else 0.0

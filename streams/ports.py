@@ -20,6 +20,9 @@ CaughtUp = Callable[[dict[int, int | None]], Awaitable[set[int]]]
 Incoming = tuple[Any, int, bytes | None]  # the event (acked later), its offset, its raw value
 Change = tuple[str, Any]  # a table key and its new value; None deletes it
 Ack = Callable[[list[Any]], object]  # acks a partition's events, in offset order, all at once
+# Sends live counts without waiting for the broker (best effort: the next publication, or the window's final
+# record, supersedes a lost one).
+LiveSink = Callable[[list[Output]], object]
 
 
 class WindowTable(Protocol):
@@ -53,6 +56,7 @@ class OutputTopics:
     windows: str
     dead: str
     late: str
+    live: str = "click-windows-live"
 
 
 def wall_ms() -> int:

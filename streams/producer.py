@@ -13,7 +13,7 @@ back and forth with the event loop for every record.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -150,3 +150,47 @@ def _try_produce(producer: Producer, record: OutRecord, batch: _Batch) -> bool:
     except BufferError:
         return False
     return True
+
+
+def live_producer_config(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
+    """Live counts are superseded every few seconds: no idempotence, one acknowledgement, a long linger."""
+    extra = {
+        "client.id": f"{client_id}-live",
+        "enable.idempotence": False,
+        "acks": 1,
+        "linger.ms": 100,
+        "compression.type": "lz4",
+        "partitioner": "murmur2_random",
+    }
+    return kafka_producer_config(kafka, extra)
+
+
+class LiveProducer:
+    """Sends live counts without waiting: a record that finds the local queue full is dropped (counted);
+    the next publication of its window, or the window's final record, supersedes it."""
+
+    def __init__(self, config: dict[str, Any], on_dropped: Callable[[int], None]) -> None:
+        self._config = config
+        self._on_dropped = on_dropped
+        self._producer: Producer | None = None
+
+    def start(self) -> None:
+        if self._producer is None:
+            self._producer = Producer(self._config)
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        if self._producer is not None:
+            self._producer.flush(timeout_s)
+            self._producer = None
+
+    def send(self, records: Sequence[tuple[str, bytes, bytes, Any]]) -> None:
+        self.start()
+        producer = self._producer
+        assert producer is not None
+        for i, (topic, key, value, _headers) in enumerate(records):
+            try:
+                producer.produce(topic, value, key)
+            except BufferError:
+                self._on_dropped(len(records) - i)
+                break
+        producer.poll(0)

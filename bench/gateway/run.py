@@ -1,11 +1,12 @@
-"""Gateway benchmark: wrk against one gateway producing to the real broker, and against the same app with
-producing switched off, side by side in one run; then the same with --workers 2.
+"""Gateway benchmark: wrk against the gateway producing to the real broker, the same gateway with producing
+switched off, and a bare aiohttp handler (302 to ``u``, nothing else), side by side in one run; then the same
+with --workers 2.
 
     python -m bench.gateway.run [--bootstrap B] [--duration 3] [--rounds 10] [--connections 64]
 
-Both variants run at once and wrk alternates between them, round after round; prints the median round's
-redirects/s and latency p50/p99 of each, and the ratios (producing / no-Kafka): the median of the ratios of
-each round's back-to-back pair.
+The three variants run at once and wrk alternates between them, round after round; prints the median round's
+redirects/s and latency p50/p99 of each, and the ratios (producing / bare handler, the target; producing /
+no-Kafka; no-Kafka / bare): each the median of the ratios of the rounds' back-to-back pairs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
@@ -32,9 +34,11 @@ from clickmuncher.kafka.admin import ensure_topics
 from gateway.signing import signature
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "bench-signing-key"
+KEY = "bench-signing-key-of-at-least-32-bytes"
 PARTITIONS = 8
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+TARGET_RPS = 0.80  # of the bare aiohttp handler's throughput
+TARGET_P99 = 1.5  # times its p99
 
 
 def pinned(command: list[str], cpu: int | None) -> list[str]:
@@ -58,6 +62,7 @@ def wrk(port: int, duration_s: int, connections: int, cpu: int | None) -> dict[s
     non_3xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return {
         "rps": rps,
+        "requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
         "p50_ms": latency["50"],
         "p99_ms": latency["99"],
         "errors": float(non_3xx.group(1)) if non_3xx else 0.0,
@@ -87,30 +92,46 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+# name: (what runs, environment it runs with on top of the run's own)
+VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "kafka": (["-m", "gateway"], {}),
+    "no-kafka": (["-m", "bench.gateway.noop_gateway"], {}),
+    "bare": (["-m", "bench.gateway.bare_handler"], {}),
+    # the same bare handler on uvloop, the gateway's default loop: what the gateway's own work costs, like
+    # for like (the target above is against the bare handler as aiohttp runs it out of the box)
+    "bare uvloop": (["-m", "bench.gateway.bare_handler", "--uvloop"], {}),
+}
+# --steps: the producing gateway without each of its speed-ups, to show what each gives (docs/benchmarks.md)
+STEPS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "kafka asyncio": (["-m", "gateway"], {"CLICKMUNCHER_GATEWAY_UVLOOP": "false"}),
+    "kafka no cache": (["-m", "gateway"], {"CLICKMUNCHER_GATEWAY_VERDICT_CACHE": "0"}),
+}
+
+
 def measure(
-    workers: int, env: dict[str, str], duration_s: int, connections: int, rounds: int
+    workers: int,
+    env: dict[str, str],
+    duration_s: int,
+    connections: int,
+    rounds: int,
+    variants: dict[str, tuple[list[str], dict[str, str]]],
 ) -> dict[str, dict[str, float]]:
-    """Both variants run side by side; wrk alternates between them, ``rounds`` times each, and the median
-    round of each is kept (these machines drift by tens of percent within a minute)."""
-    variants = {
-        "kafka": [sys.executable, "-m", "gateway", "--port", "{port}", "--workers", str(workers)],
-        "no-kafka": [
-            sys.executable,
-            "bench/gateway/noop_gateway.py",
-            "--port",
-            "{port}",
-            "--workers",
-            str(workers),
-        ],
-    }
+    """The three variants run side by side; wrk alternates between them, ``rounds`` times each, and the
+    median round of each is kept (these machines drift by tens of percent within a minute)."""
     # One worker: the gateways on core 0, wrk (and the broker) on core 1, so the ratio shows the gateway's
-    # own cost of producing rather than the broker's CPU taken from it on a small machine. The idle
-    # variant waits in epoll meanwhile.
+    # own cost rather than the broker's CPU taken from it on a small machine. The idle variants wait in
+    # epoll meanwhile.
     gateway_cpu, load_cpu = (0, 1) if workers == 1 and (os.cpu_count() or 1) > 1 else (None, None)
     ports = {name: broker.free_port() for name in variants}
     processes = [
-        start(pinned([part.format(port=ports[name]) for part in template], gateway_cpu), env)
-        for name, template in variants.items()
+        start(
+            pinned(
+                [sys.executable, *args, "--port", str(ports[name]), "--workers", str(workers)], gateway_cpu
+            ),
+            # only the first producing variant serves metrics (its spooled count is printed)
+            {**env, **extra, **({} if name == "kafka" else {"CLICKMUNCHER_GATEWAY_METRICS_PORT": "0"})},
+        )
+        for name, (args, extra) in variants.items()
     ]
     rounds_of: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     try:
@@ -120,23 +141,59 @@ def measure(
         for port in ports.values():
             wrk(port, 2, connections, load_cpu)  # warm-up
         for _ in range(rounds):
-            for name, port in ports.items():
-                rounds_of[name].append(wrk(port, duration_s, connections, load_cpu))
-        spooled = spooled_clicks(ports["kafka"])
+            for process, (name, port) in zip(processes, ports.items(), strict=True):
+                cpu_before = cpu_seconds(process.pid)
+                found = wrk(port, duration_s, connections, load_cpu)
+                found["cpu_us"] = (cpu_seconds(process.pid) - cpu_before) / found.pop("requests") * 1e6
+                rounds_of[name].append(found)
+        spooled = spooled_clicks(env)
     finally:
         for process in processes:
             stop(process)
     results = {name: median_round(found) for name, found in rounds_of.items()}
-    results["kafka"]["spooled"] = spooled
-    results["no-kafka"]["spooled"] = 0.0
-    # Each round's pair ran back to back: their ratios drift less than the figures themselves.
-    pairs = list(zip(rounds_of["kafka"], rounds_of["no-kafka"], strict=True))
-    results["ratio"] = {
-        "rps": statistics.median(k["rps"] / n["rps"] for k, n in pairs),
-        "p99": statistics.median(k["p99_ms"] / n["p99_ms"] for k, n in pairs),
-    }
-    results["rounds"] = {f"rps{i}": k["rps"] / n["rps"] for i, (k, n) in enumerate(pairs)}
+    for name in variants:
+        results[name]["spooled"] = spooled if name == "kafka" else 0.0
+    for name in variants:
+        if name != "bare":
+            results[f"{name}/bare"] = ratios(rounds_of[name], rounds_of["bare"])
+    results["kafka/no-kafka"] = ratios(rounds_of["kafka"], rounds_of["no-kafka"])
+    results["kafka/bare uvloop"] = ratios(rounds_of["kafka"], rounds_of["bare uvloop"])
     return results
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` and all its descendants (every thread), from /proc."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        times[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree, grown = {pid}, True
+    while grown:
+        found = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grown = bool(found)
+    return sum(times.get(member, 0.0) for member in tree)
+
+
+def ratios(ours: list[dict[str, float]], peer: list[dict[str, float]]) -> dict[str, float]:
+    """Each round's pair ran back to back: their ratios drift less than the figures themselves. The
+    medians of the throughput, p99 and CPU-per-request ratios, and every round's throughput ratio
+    (``rps<i>``). ``cpu`` is the peer's CPU time per request over ours: the throughput ratio the two would
+    have on a core of their own, which other work on the machine moves much less."""
+    pairs = list(zip(ours, peer, strict=True))
+    found = {
+        "rps": statistics.median(o["rps"] / p["rps"] for o, p in pairs),
+        "p99": statistics.median(o["p99_ms"] / p["p99_ms"] for o, p in pairs),
+        "cpu": statistics.median(p["cpu_us"] / o["cpu_us"] for o, p in pairs),
+    }
+    found.update({f"rps{i}": o["rps"] / p["rps"] for i, (o, p) in enumerate(pairs)})
+    return found
 
 
 def median_round(rounds: list[dict[str, float]]) -> dict[str, float]:
@@ -157,9 +214,10 @@ def wait_ready(port: int) -> None:
     raise RuntimeError(f"the gateway on {port} never became ready")
 
 
-def spooled_clicks(port: int) -> float:
+def spooled_clicks(env: dict[str, str]) -> float:
     """Clicks the gateway put in its disk spool because the producer's queue was full (0 when healthy):
     a spooling gateway does other work than a producing one, so the figure is printed with the result."""
+    port = env["CLICKMUNCHER_GATEWAY_METRICS_PORT"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     found = re.search(r"^clickmuncher_gateway_clicks_spooled_total (\S+)$", text, re.M)
@@ -172,6 +230,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=3, help="seconds per round")
     parser.add_argument("--rounds", type=int, default=10, help="rounds per variant, alternating")
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", default="1,2", help="comma list of --workers values to measure")
+    parser.add_argument("--steps", action="store_true", help="also the gateway without each speed-up")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/gateway: wrk not found (apt-get install -y wrk)")
@@ -181,10 +241,19 @@ def main() -> None:
             subprocess.run(
                 ["taskset", "-a", "-p", "-c", "1", str(target.pid)], capture_output=True, check=False
             )
-        run_all(address(target), args.duration, args.connections, args.rounds)
+        workers = [int(n) for n in args.workers.split(",")]
+        variants = {**VARIANTS, **STEPS} if args.steps else VARIANTS
+        run_all(address(target), args.duration, args.connections, args.rounds, workers, variants)
 
 
-def run_all(bootstrap: str, duration_s: int, connections: int, rounds: int) -> None:
+def run_all(
+    bootstrap: str,
+    duration_s: int,
+    connections: int,
+    rounds: int,
+    workers_runs: list[int],
+    variants: dict[str, tuple[list[str], dict[str, str]]],
+) -> None:
     env = dict(
         os.environ,
         CLICKMUNCHER_KAFKA_BOOTSTRAP=bootstrap,
@@ -192,36 +261,57 @@ def run_all(bootstrap: str, duration_s: int, connections: int, rounds: int) -> N
         CLICKMUNCHER_CLICKS_TOPIC=f"bench-gw-{uuid.uuid4().hex[:8]}",
         CLICKMUNCHER_STATE_DIR=tempfile.mkdtemp(prefix="cm-bench-gw-"),
         CLICKMUNCHER_PARTITIONS=str(PARTITIONS),
+        CLICKMUNCHER_GATEWAY_METRICS_PORT=str(broker.free_port()),
     )
     # Created up front, as `clickmuncher up` and any deployment do: a gateway facing a topic that does not
     # exist yet holds its clicks (and spools them once its queue is full) until it has created it.
     ensure_topics(bootstrap, {env["CLICKMUNCHER_CLICKS_TOPIC"]: {}}, PARTITIONS)
     print(
-        f"{'workers':>7} {'variant':>9} {'redirects/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'non-3xx':>8}"
-        f" {'spooled':>8}"
+        f"{'workers':>7} {'variant':>19} {'redirects/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11}"
+        f" {'non-3xx':>8} {'spooled':>8}"
     )
-    for workers in (1, 2):
-        results = measure(workers, env, duration_s, connections, rounds)
-        for name in ("kafka", "no-kafka"):
-            figures = results[name]
-            print(
-                f"{workers:>7} {name:>9} {figures['rps']:>12.0f} {figures['p50_ms']:>8.2f} "
-                f"{figures['p99_ms']:>8.2f} {figures['errors']:>8.0f} {figures['spooled']:>8.0f}"
-            )
-        ratio = results["ratio"]
-        each = " ".join(f"{value:.0%}" for value in results["rounds"].values())
-        print(
-            f"{workers:>7} {'ratio':>9} {ratio['rps']:>11.0%} {'':>8} {ratio['p99']:>7.2f}x"
-            f"  (median of the rounds' ratios: {each}; target >=85%, p99 <=1.5x)"
-        )
-        kafka, plain = results["kafka"], results["no-kafka"]
+    for workers in workers_runs:
+        results = measure(workers, env, duration_s, connections, rounds, variants)
+        print_results(workers, variants, results)
+        kafka, bare, ratio = results["kafka"], results["bare"], results["kafka/bare"]
+        met = ratio["rps"] >= TARGET_RPS and ratio["p99"] <= TARGET_P99
         record_summary(
             f"gateway, {workers} worker{'s' if workers > 1 else ''}",
             f"{kafka['rps']:.0f} redirects/s, p99 {kafka['p99_ms']:.1f} ms",
-            f"no Kafka: {plain['rps']:.0f}/s, p99 {plain['p99_ms']:.1f} ms",
-            f"{ratio['rps']:.0%}, p99 {ratio['p99']:.2f}x",
-            ">= 85 %, p99 <= 1.5x" if workers == 1 else "-",
-            (ratio["rps"] >= 0.85 and ratio["p99"] <= 1.5) if workers == 1 else None,
+            f"bare aiohttp handler: {bare['rps']:.0f}/s, p99 {bare['p99_ms']:.1f} ms",
+            f"{ratio['rps']:.0%}, p99 {ratio['p99']:.2f}x, CPU {ratio['cpu']:.0%}",
+            f">= {TARGET_RPS:.0%}, p99 <= {TARGET_P99}x" if workers == 1 else "-",
+            met if workers == 1 else None,
+        )
+        like, bare_uvloop = results["kafka/bare uvloop"], results["bare uvloop"]
+        record_summary(
+            f"gateway, {workers} worker{'s' if workers > 1 else ''}, both on uvloop",
+            f"{kafka['rps']:.0f} redirects/s, p99 {kafka['p99_ms']:.1f} ms",
+            f"bare handler on uvloop: {bare_uvloop['rps']:.0f}/s, p99 {bare_uvloop['p99_ms']:.1f} ms",
+            f"{like['rps']:.0%}, p99 {like['p99']:.2f}x, CPU {like['cpu']:.0%}",
+            "report",
+            None,
+        )
+
+
+def print_results(workers: int, variants: Mapping[str, object], results: dict[str, dict[str, float]]) -> None:
+    for name in variants:
+        figures = results[name]
+        print(
+            f"{workers:>7} {name:>19} {figures['rps']:>12.0f} {figures['p50_ms']:>8.2f} "
+            f"{figures['p99_ms']:>8.2f} {figures['cpu_us']:>11.1f} {figures['errors']:>8.0f} "
+            f"{figures['spooled']:>8.0f}"
+        )
+    for pair in [f"{name}/bare" for name in variants if name != "bare"] + [
+        "kafka/bare uvloop",
+        "kafka/no-kafka",
+    ]:
+        ratio = results[pair]
+        each = " ".join(f"{value:.0%}" for key, value in ratio.items() if key[3:].isdigit())
+        target = f"; target >={TARGET_RPS:.0%}, p99 <={TARGET_P99}x" if pair == "kafka/bare" else ""
+        print(
+            f"{workers:>7} {pair:>19} {ratio['rps']:>11.0%} {'':>8} {ratio['p99']:>7.2f}x "
+            f"{ratio['cpu']:>10.0%}  (rounds: {each}{target})"
         )
 
 

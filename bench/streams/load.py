@@ -27,6 +27,27 @@ def zipf_sampler(n_urls: int, seed: int) -> tuple[random.Random, list[float]]:
     return rng, cumulative
 
 
+POISON = [
+    b'{"v": 1, "url": "https://example.com/\\ud800", "ts_ms": 1}',
+    b"[" * 2000,
+    b"not json",
+    b'{"v": 1, "url": "javascript:alert(1)", "ts_ms": 1}',
+    b'{"v": 2, "url": "https://example.com/", "ts_ms": 1}',
+]
+
+
+def produce_poison(producer: Producer, topic: str, key: bytes, count: int) -> int:
+    """``count`` malformed records in a row, with the key of a click (so on one partition)."""
+    for i in range(count):
+        while True:
+            try:
+                producer.produce(topic, key=key, value=POISON[i % len(POISON)])
+                break
+            except BufferError:
+                producer.poll(0.1)
+    return count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True)
@@ -36,6 +57,8 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=10)
     parser.add_argument("--window-s", type=int, default=60)
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--poison-every", type=int, default=0, help="after every N clicks, a run of poison")
+    parser.add_argument("--poison-run", type=int, default=1000, help="poison records in a row, one partition")
     args = parser.parse_args()
     ensure_topics(args.bootstrap, {args.topic: {}}, args.partitions)
     rng, cumulative = zipf_sampler(args.urls, seed=42)
@@ -57,6 +80,7 @@ def main() -> None:
         )
     )
     keys: set[tuple[int, int]] = set()
+    poisoned = 0
     for i in range(args.clicks):
         rank = bisect(cumulative, rng.random() * total)
         ts_ms = first_ms + (i * span_ms) // args.clicks
@@ -70,6 +94,8 @@ def main() -> None:
                 producer.poll(0.1)
         if i % 10_000 == 0:
             producer.poll(0)
+        if args.poison_every and (i + 1) % args.poison_every == 0:
+            poisoned += produce_poison(producer, args.topic, event.key(), args.poison_run)
     producer.flush(120)
     print(
         json.dumps(
@@ -79,6 +105,7 @@ def main() -> None:
                 "urls": args.urls,
                 "window_records": len(keys),
                 "window_s": args.window_s,
+                "poison": poisoned,
             }
         )
     )

@@ -107,15 +107,22 @@ def _text(error: Any) -> str:
 
 def check_at_start(settings: Settings, service: str) -> ClusterInfo:
     """What every service does at start, before it opens its own clients: the cluster lets it in
-    (:func:`check_cluster`), then each of its topics exists as declared (``ensure_service_topics``, which
-    creates the missing ones). Raises :class:`ConfigError` with one line (secrets scrubbed), so the service
-    exits non-zero instead of retrying forever: within about ``START_CHECK_TIMEOUT_S`` when no broker
-    answers, at the first answer for rejected credentials or an untrusted certificate."""
+    (:func:`check_cluster`), then each of its topics exists as declared (:func:`ensure_topics_at_start`).
+    Raises :class:`ConfigError` with one line (secrets scrubbed), so the service exits non-zero instead of
+    retrying forever: within about ``START_CHECK_TIMEOUT_S`` when no broker answers, at the first answer for
+    rejected credentials or an untrusted certificate."""
+    info = check_cluster(settings.kafka)
+    ensure_topics_at_start(settings, service, info)
+    return info
+
+
+def ensure_topics_at_start(settings: Settings, service: str, info: ClusterInfo) -> None:
+    """``ensure_service_topics`` (creates the service's missing topics, refuses a misconfigured one) with
+    its failures as one line, then the service's line saying the cluster and its topics are fine."""
     from confluent_kafka import KafkaException
 
     from clickmuncher.kafka.topics import ensure_service_topics
 
-    info = check_cluster(settings.kafka)
     try:
         created = ensure_service_topics(settings, service, timeout_s=TOPICS_TIMEOUT_S)
     except (KafkaException, TimeoutError) as e:
@@ -128,4 +135,3 @@ def check_at_start(settings: Settings, service: str) -> ClusterInfo:
         info.brokers,
         f" (created {', '.join(created)})" if created else "",
     )
-    return info

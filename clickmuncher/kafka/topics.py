@@ -80,6 +80,7 @@ SERVICES = {
     "gateway": ("clicks",),
     "streams": ("clicks", "changelog", "windows", "live", "clicks_dead", "clicks_late"),
     "sink": ("windows", "windows_dead"),
+    "api": ("live",),
 }
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from clickmuncher.kafka.broker import free_port
 
-SIGNING_KEY = "e2e-signing-key"
+SIGNING_KEY = "e2e-signing-key-of-at-least-32-bytes"  # the gateway refuses keys under 32 bytes
 
 
 @dataclass
@@ -52,6 +52,7 @@ class Pipeline:
                 "CLICKMUNCHER_STATE_DIR": str(self.work_dir / name),
                 "CLICKMUNCHER_STREAMS_METRICS_PORT": "0",
                 "CLICKMUNCHER_SINK_METRICS_PORT": "0",
+                "CLICKMUNCHER_GATEWAY_METRICS_PORT": "0",  # two gateways on one host: no fixed port
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -7,7 +7,8 @@ checks that every 302 is on the clicks topic once and in the database once, per 
 2. a rolling restart of the three brokers (controlled shutdown, start, fully replicated again, next);
 3. two of the three brokers down for 20 s: no quorum, writes refused; the gateways hold and spool clicks.
 
-And without the pipeline: 4. a wrong password and an untrusted CA end every service with its one-line reason.
+And without the pipeline: 4. a wrong password and an untrusted CA end every service (gateway, streams, sink,
+api) with its one-line reason.
 
 Each scenario prints its figures (clicks sent, counted, spooled, seconds to recover); docs/operations.md
 has those of a run.
@@ -60,7 +61,7 @@ class Running:
     run: Pipeline
     cluster: LocalCluster
     lb_port: int
-    gateway_ports: list[int]
+    metrics_ports: list[int]  # the gateways'
 
 
 @dataclass
@@ -110,11 +111,16 @@ def running(kafka_cluster: LocalCluster, pg_url: str) -> Iterator[Running]:
     }
     suffix = f"bf-{uuid.uuid4().hex[:8]}"
     ports = [gateway_port(), gateway_port()]
+    metrics_ports = [free_port(), free_port()]
     with pipeline(kafka_cluster.kafka.bootstrap, create_database(pg_url), suffix, env) as run:
         run.env_by_name = {
             "streams-1": {"CLICKMUNCHER_STREAMS_METRICS_PORT": str(free_port())},
             "streams-2": {"CLICKMUNCHER_STREAMS_METRICS_PORT": str(free_port())},
             "sink": {"CLICKMUNCHER_SINK_METRICS_PORT": str(free_port())},
+            **{
+                f"gateway-{n}": {"CLICKMUNCHER_GATEWAY_METRICS_PORT": str(port)}
+                for n, port in enumerate(metrics_ports, start=1)
+            },
         }
         for name in ("streams-1", "streams-2", "sink"):
             run.start(name, name.split("-")[0])
@@ -125,7 +131,7 @@ def running(kafka_cluster: LocalCluster, pg_url: str) -> Iterator[Running]:
                 wait_for_port(port)
             for name, command in (("streams-1", "streams"), ("streams-2", "streams"), ("sink", "sink")):
                 wait_until(lambda: check_ready(run, name, command), f"{name} to be ready", READY_S)  # noqa: B023
-            yield Running(run, kafka_cluster, lb_port, ports)
+            yield Running(run, kafka_cluster, lb_port, metrics_ports)
     kafka_cluster.restart()  # whatever a failed scenario left down
 
 
@@ -177,7 +183,7 @@ def send_during(
 
 def scenario(running: Running, name: str, seed: int, faults: Callable[[LocalCluster], None]) -> Figures:
     run = running.run
-    spooled_before = spooled(running.gateway_ports)
+    spooled_before = spooled(running.metrics_ports)
     urls = zipf_urls(200_000, URLS, seed, tag=name)
     redirected, sent, fault_s, back = send_during(running, urls, faults)
     expected = sum(redirected.values())
@@ -198,7 +204,7 @@ def scenario(running: Running, name: str, seed: int, faults: Callable[[LocalClus
     for service in SERVICES:
         assert run.alive(service), f"{service} died:\n{run.log_tail(service)}"
     counted = sum(in_db.values())
-    spooled_now = spooled(running.gateway_ports) - spooled_before
+    spooled_now = spooled(running.metrics_ports) - spooled_before
     figures = Figures(name, sent, expected, counted, spooled_now, fault_s, topic_s, db_s)
     print(figures.line())
     return figures
@@ -277,6 +283,7 @@ def test_wrong_password_and_untrusted_ca_end_every_service_in_one_line(
         "CLICKMUNCHER_STATE_DIR": str(tmp_path / "state"),
         "CLICKMUNCHER_STREAMS_METRICS_PORT": "0",
         "CLICKMUNCHER_SINK_METRICS_PORT": "0",
+        "CLICKMUNCHER_GATEWAY_METRICS_PORT": "0",
     }
     wrong = {
         "password": ({"CLICKMUNCHER_KAFKA_SASL_PASSWORD": "not-the-password"}, "SASL authentication failed"),
@@ -286,6 +293,7 @@ def test_wrong_password_and_untrusted_ca_end_every_service_in_one_line(
         "gateway": ["gateway", "--port", str(free_port())],
         "streams": ["streams"],
         "sink": ["sink"],
+        "api": ["api", "--port", str(free_port())],
     }
     started = {}
     for case, (override, _) in wrong.items():

@@ -20,6 +20,7 @@ from tests.e2e.traffic import (
     latest_revisions,
     produced_windows,
     send_clicks,
+    topic_size,
     wait_for_total,
     zipf_urls,
 )
@@ -85,9 +86,13 @@ def assert_exact(run: Pipeline, redirected: Counter[str]) -> None:
         emitted = per_url(latest_revisions(run.bootstrap, f"click-windows-{run.suffix}"))
         on_topic = differences(emitted, redirected)
         logs = "\n".join(f"--- {name}\n{run.log_tail(name, 15)}" for name in run.processes)
+        aside = {
+            topic: topic_size(run.bootstrap, f"clicks-{run.suffix}-{topic}") for topic in ("late", "dead")
+        }
         raise AssertionError(
             f"clicks table (got, want): {sorted(wrong.items())[:5]}\n"
-            f"click-windows topic (got, want): {sorted(on_topic.items())[:5]}\n{logs}"
+            f"click-windows topic (got, want): {sorted(on_topic.items())[:5]}\n"
+            f"records on clicks-late and clicks-dead: {aside}\n{logs}"
         )
     in_db = db_windows(run.database_url)
     assert in_db == produced

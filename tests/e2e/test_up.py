@@ -1,12 +1,15 @@
-"""``clickmuncher up --demo`` runs the whole pipeline, shows counts, and Ctrl-C leaves no child behind."""
+"""``clickmuncher up --demo`` runs the whole pipeline with the api, shows counts, and Ctrl-C leaves no child
+behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -61,14 +64,20 @@ def test_up_demo_counts_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Path, 
             "CLICKMUNCHER_GRACE_S": "1",
             "CLICKMUNCHER_STREAMS_METRICS_PORT": "0",
             "CLICKMUNCHER_SINK_METRICS_PORT": "0",
+            "CLICKMUNCHER_GATEWAY_METRICS_PORT": "0",
         }
     )
     env.pop("CLICKMUNCHER_SIGNING_KEY", None)
     env.pop("CLICKMUNCHER_ALLOWED_HOSTS", None)
     log = tmp_path / "up.log"
+    api_port = free_port()
+    env["CLICKMUNCHER_LIVE_TOPIC"] = f"click-windows-live-{unique}"
     with open(log, "wb") as out:
         up = subprocess.Popen(
-            [sys.executable, "-m", "clickmuncher.cli", "up", "--demo", "--port", str(free_port())],
+            [
+                *(sys.executable, "-m", "clickmuncher.cli", "up", "--demo"),
+                *("--port", str(free_port()), "--api-port", str(api_port)),
+            ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -86,7 +95,12 @@ def test_up_demo_counts_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Path, 
         assert "curl -si" in output, "no example links printed"
         assert (tmp_path / "state" / "signing.key").exists(), "no development signing key kept"
         children = children_of(up.pid)
-        assert len(children) >= 3, output[-3000:]
+        assert len(children) >= 4, output[-3000:]
+        assert f"up: the page, with top URLs and live counts: http://127.0.0.1:{api_port}/" in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/top", timeout=10) as response:
+            top = json.loads(response.read())
+        assert any("example" in row["url"] for row in top["urls"]), top
+        assert "demo: sent" in output and "final (closed windows)" in output, output[-3000:]
         totals = [line for line in table.splitlines() if "example" in line]
         assert totals, f"stats shows no counted URL:\n{table}\n{output[-3000:]}"
     finally:

@@ -182,3 +182,15 @@ def clicks_on_topic(
                 counts[(event.url, event.ts_ms - event.ts_ms % width_ms)] += 1
     consumer.close()
     return counts
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """Records on a topic (the sum of its partitions' end offsets; 0 if it does not exist)."""
+    consumer = kafka_clients.consumer(bootstrap, f"size-{topic}")
+    try:
+        meta = consumer.list_topics(topic, timeout=30).topics.get(topic)
+        partitions = meta.partitions if meta is not None and meta.error is None else {}
+        ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions]
+        return sum(ends)
+    finally:
+        consumer.close()

@@ -6,12 +6,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from clickmuncher.settings import Settings
-from gateway.app import create_app
-from tests.gateway.helpers import create_topic, gateway_settings
+from tests.gateway.helpers import GatewayClient, create_topic, gateway_settings
 
 
 @pytest.fixture
@@ -22,7 +19,7 @@ def settings(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+async def client(settings: Settings) -> AsyncIterator[GatewayClient]:
     """A started gateway; closing it drains the producer (so the topic then holds every click)."""
-    async with TestClient(TestServer(create_app(settings))) as test_client:
+    async with GatewayClient(settings) as test_client:
         yield test_client

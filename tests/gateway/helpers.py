@@ -6,15 +6,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+import aiohttp
 from confluent_kafka import Consumer, TopicPartition
 
 from clickmuncher.kafka.admin import ensure_topics
 from clickmuncher.settings import Settings
+from gateway.app import Gateway
+from gateway.clicks import ClickSink
+from gateway.server import GatewayServer, bound_port, listen
 from tests import kafka_clients
 
-SIGNING_KEY = "test-signing-key"
+SIGNING_KEY = "test-signing-key-of-at-least-32-bytes"
+OLD_SIGNING_KEY = "retired-test-key-of-at-least-32-bytes"
 ALLOWED_HOSTS = ["example.com", "*.allowed.org"]
 
 
@@ -28,6 +34,7 @@ def gateway_settings(bootstrap: str, topic: str, state_dir: Path, **overrides: A
         "partitions": 2,
         "gateway_linger_ms": 5,
         "gateway_drain_timeout_s": 2.0,
+        "gateway_metrics_port": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -93,3 +100,53 @@ def wait_for(condition: Callable[[], bool], what: str, deadline_s: float = 120.0
         if time.monotonic() > end:
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.2)
+
+
+class GatewayClient:
+    """A gateway served on a free port of 127.0.0.1 (the production server, in this process) and an HTTP
+    session to it; :meth:`close` stops it as SIGTERM does (so the topic then holds every click)."""
+
+    def __init__(self, settings: Settings, sink: ClickSink | None = None) -> None:
+        self.gateway = Gateway(settings, sink)
+        self.metrics = self.gateway.metrics
+        self.sink = self.gateway.sink
+        self.base = ""
+        self.port = 0
+        self._runner: Any = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> GatewayClient:
+        await self.gateway.start()
+        server = GatewayServer(self.gateway.handle, self.metrics.http, self.gateway.settings)
+        self._runner = await listen(server, "127.0.0.1", 0)
+        self.port = bound_port(self._runner)
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._session = aiohttp.ClientSession()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        assert self._session is not None, "not started"
+        kwargs.setdefault("allow_redirects", False)
+        return self._session.request(method, self.base + path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def head(self, path: str, **kwargs: Any) -> Any:
+        return self.request("HEAD", path, **kwargs)
+
+    def sample(self, name: str, labels: dict[str, str] | None = None) -> float:
+        return self.metrics.registry.get_sample_value(name, labels or {}) or 0.0
+
+    async def close(self) -> None:
+        if self._session is None:
+            return
+        session, self._session = self._session, None
+        await session.close()
+        await self._runner.cleanup()
+        await self.gateway.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from gateway.clientaddr import client_address, parse_networks
 from gateway.guard import Guard
 from gateway.signing import decode_signature, sign_url, signature, verify
 from gateway.urls import Rejected
+
+KEY = "k" * 32
 
 
 def _settings(**values: object) -> Settings:
@@ -34,7 +37,7 @@ def test_bad_allow_list_entries_refuse_to_start(entry: str) -> None:
 
 
 def test_empty_signing_key_refuses_to_start() -> None:
-    with pytest.raises(ConfigError, match="empty"):
+    with pytest.raises(ConfigError, match="CLICKMUNCHER_SIGNING_KEY: a key has 0 bytes"):
         Guard.from_settings(_settings(signing_key=""))
 
 
@@ -67,27 +70,25 @@ def test_allow_list_matching(host: str, allowed: bool) -> None:
 
 
 def test_signed_link_accepted_for_any_host_and_allow_list_without_signature() -> None:
-    guard = Guard.from_settings(_settings(signing_key="k", allowed_hosts=["example.com"]))
-    guard.check("https://anywhere.net/x", signature("https://anywhere.net/x", "k"))
+    guard = Guard.from_settings(_settings(signing_key=KEY, allowed_hosts=["example.com"]))
+    guard.check("https://anywhere.net/x", signature("https://anywhere.net/x", KEY))
     guard.check("https://example.com/x", None)
     with pytest.raises(Rejected) as refused:
         guard.check("https://anywhere.net/x", None)
     assert (refused.value.status, refused.value.reason) == (403, "host_not_allowed")
 
 
-def test_signature_forms() -> None:
+def test_signature_is_unpadded_base64url_of_the_digest() -> None:
     url = "https://example.com/a?b=1"
-    digest = hmac.new(b"key", url.encode(), hashlib.sha256).digest()
-    padded = base64.urlsafe_b64encode(digest).decode()
-    for form in (signature(url, "key"), padded, digest.hex(), digest.hex().upper()):
-        assert verify(url, form, "key"), form
-    assert not verify(url + "&c=1", signature(url, "key"), "key")
-    assert decode_signature("not base64 !") is None
-    assert decode_signature("AAAA") is None
+    digest = hmac.new(KEY.encode(), url.encode(), hashlib.sha256).digest()
+    assert signature(url, KEY) == base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    assert decode_signature(signature(url, KEY)) == digest
+    assert verify(url, signature(url, KEY), [KEY])
+    assert not verify(url + "&c=1", signature(url, KEY), [KEY])
 
 
 def test_sign_url_joins_existing_query() -> None:
-    assert sign_url("http://a.com/", "k", "https://go.example.org/r?x=1").startswith(
+    assert sign_url("http://a.com/", KEY, "https://go.example.org/r?x=1").startswith(
         "https://go.example.org/r?x=1&u=http%3A%2F%2Fa.com%2F&s="
     )
 
@@ -99,3 +100,10 @@ def test_forwarded_for_only_from_trusted_proxies() -> None:
     assert client_address("10.1.2.3", ["6.6.6.6, 198.51.100.1"], proxies) == "198.51.100.1"
     assert client_address("10.1.2.3", [], proxies) == "10.1.2.3"
     assert client_address("10.1.2.3", ["198.51.100.1"], ()) == "10.1.2.3"
+
+
+def test_compose_trusts_forwarded_for_from_its_proxy_only() -> None:
+    compose = (Path(__file__).parents[2] / "docker" / "compose.yaml").read_text()
+    [trusted] = re.findall(r"CLICKMUNCHER_TRUSTED_PROXIES: (\S+)", compose)
+    [proxy_address] = re.findall(r"ipv4_address: (\S+)", compose)
+    assert parse_networks([trusted]) == parse_networks([f"{proxy_address}/32"])

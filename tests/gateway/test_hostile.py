@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from clickmuncher.settings import Settings
-from gateway.app import METRICS
 from gateway.signing import signature
-from tests.gateway.helpers import SIGNING_KEY, topic_count
+from tests.gateway.helpers import SIGNING_KEY, GatewayClient, topic_count
 
 EVIL = "http://evil.com/"
 SIGNED_OTHER = signature("http://evil.com/other", SIGNING_KEY)
@@ -68,21 +65,18 @@ HOSTILE: list[tuple[list[tuple[str, str]], int, str]] = [
 
 
 @pytest.mark.kafka
-async def test_hostile_inputs_are_refused(
-    client: TestClient[web.Request, web.Application], settings: Settings
-) -> None:
+async def test_hostile_inputs_are_refused(client: GatewayClient, settings: Settings) -> None:
     assert len(HOSTILE) >= 25
     for params, status, reason in HOSTILE:
         for method in ("GET", "HEAD"):
-            response = await client.request(method, "/", params=params, allow_redirects=False)
+            response = await client.request(method, "/", params=params)
             assert response.status == status, (params, method)
             assert "Location" not in response.headers
             if method == "GET":
                 assert f"refused: {reason}:" in await response.text(), params
-    metrics = client.app[METRICS]  # type: ignore[index]
-    assert metrics.registry.get_sample_value("clickmuncher_gateway_clicks_total") == 0
-    assert metrics.registry.get_sample_value(
-        "clickmuncher_gateway_rejected_total", {"reason": "bad_signature"}
-    ) == 2 * sum(1 for _, _, reason in HOSTILE if reason == "bad_signature")
+    assert client.sample("clickmuncher_gateway_clicks_total") == 0
+    assert client.sample("clickmuncher_gateway_rejected_total", {"reason": "bad_signature"}) == 2 * sum(
+        1 for _, _, reason in HOSTILE if reason == "bad_signature"
+    )
     await client.close()  # drains the producer: had anything been produced, it would now be on the topic
     assert topic_count(settings.kafka_bootstrap, settings.clicks_topic) == 0

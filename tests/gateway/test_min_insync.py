@@ -8,16 +8,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from confluent_kafka import KafkaError
 
 from clickmuncher.kafka.topics import create_missing, service_topics
-from gateway.app import METRICS, SINK, create_app
 from gateway.spool import segments
 from tests import kafka_clients
 from tests.cluster import LocalCluster
-from tests.gateway.helpers import SIGNING_KEY, wait_for
+from tests.gateway.helpers import SIGNING_KEY, GatewayClient, wait_for
 from tests.gateway.test_outage import CLICKS, assert_exactly_once, send_clicks
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
@@ -51,25 +50,26 @@ async def test_not_enough_replicas_spools_and_delivers_everything(
         allowed_hosts=["example.com"],
         gateway_linger_ms=5,
         gateway_queue_max_messages=300,
+        gateway_metrics_port=0,
     )
     probe_topic = f"probe-isr-{unique}"
     probes = service_topics(settings.model_copy(update={"clicks_topic": probe_topic}), "gateway")
     create_missing(settings.kafka, [*service_topics(settings, "gateway"), *probes])
-    client = TestClient(TestServer(create_app(settings)))
-    await client.start_server()
-    sink, metrics = client.app[SINK], client.app[METRICS]  # type: ignore[index]
-    sample = metrics.registry.get_sample_value
+    client = GatewayClient(settings)
+    await client.__aenter__()
     try:
-        await asyncio.to_thread(wait_for, lambda: sink.ready, "the producer to reach the cluster")
+        await asyncio.to_thread(wait_for, lambda: client.sink.ready, "the producer to reach the cluster")
         await asyncio.to_thread(kafka_cluster.kill, 2)
         await asyncio.to_thread(wait_for, lambda: refused(kafka_cluster, probe_topic), "NOT_ENOUGH_REPLICAS")
-        statuses = await send_clicks(client.session, str(client.make_url("")).rstrip("/"), CLICKS)
+        async with aiohttp.ClientSession() as session:
+            statuses = await send_clicks(session, client.base, CLICKS)
         assert statuses == [302] * CLICKS
-        assert (sample(SPOOLED) or 0) > 0 and (sample(PRODUCED) or 0) < CLICKS
+        assert client.sample(SPOOLED) > 0 and client.sample(PRODUCED) < CLICKS
     finally:
         await asyncio.to_thread(kafka_cluster.restart)
-    await asyncio.to_thread(wait_for, lambda: sample(PRODUCED) == CLICKS, "every click delivered", 300)
+    await asyncio.to_thread(wait_for, lambda: client.sample(PRODUCED) == CLICKS, "every click delivered", 300)
     await asyncio.to_thread(wait_for, lambda: not segments(tmp_path / "spool"), "the spool to be emptied")
+    spooled = int(client.sample(SPOOLED))
     await client.close()
     assert_exactly_once(settings.kafka, settings.clicks_topic)  # type: ignore[arg-type]
-    print(f"NOT_ENOUGH_REPLICAS: {CLICKS} clicks, {int(sample(SPOOLED) or 0)} spooled, all delivered once")
+    print(f"NOT_ENOUGH_REPLICAS: {CLICKS} clicks, {spooled} spooled, all delivered once")

@@ -20,13 +20,18 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from clickmuncher.kafka.broker import free_port
-from gateway.app import METRICS, SINK, create_app
 from gateway.spool import segments
 from tests.conftest import LocalBroker
-from tests.gateway.helpers import create_topic, gateway_settings, read_topic, topic_count, wait_for
+from tests.gateway.helpers import (
+    GatewayClient,
+    create_topic,
+    gateway_settings,
+    read_topic,
+    topic_count,
+    wait_for,
+)
 
 CLICKS = 2000
 CONCURRENCY = 16
@@ -62,14 +67,15 @@ async def test_broker_outage_loses_and_duplicates_nothing(
     topic = f"clicks-outage-{unique}"
     create_topic(kafka.bootstrap, topic)
     settings = gateway_settings(kafka.bootstrap, topic, tmp_path, gateway_queue_max_messages=300)
-    client = TestClient(TestServer(create_app(settings)))
-    await client.start_server()
-    sink, metrics = client.app[SINK], client.app[METRICS]  # type: ignore[index]
+    client = GatewayClient(settings)
+    await client.__aenter__()
+    sink, metrics = client.sink, client.metrics
     try:
         await asyncio.to_thread(wait_for, lambda: sink.ready, "the producer to reach Kafka")
         assert (await client.get("/readyz")).status == 200
         await asyncio.to_thread(kafka.stop)
-        statuses = await send_clicks(client.session, str(client.make_url("")).rstrip("/"), CLICKS)
+        async with aiohttp.ClientSession() as session:
+            statuses = await send_clicks(session, client.base, CLICKS)
         assert statuses == [302] * CLICKS
         await asyncio.to_thread(wait_for, lambda: not sink.ready, "the producer to notice the outage")
         assert (await client.get("/readyz")).status == 503
@@ -134,6 +140,7 @@ async def test_sigterm_while_kafka_is_down_spools_and_a_restart_delivers(
         "CLICKMUNCHER_PARTITIONS": "2",
         "CLICKMUNCHER_GATEWAY_QUEUE_MAX_MESSAGES": "300",
         "CLICKMUNCHER_GATEWAY_DRAIN_TIMEOUT_S": "1",
+        "CLICKMUNCHER_GATEWAY_METRICS_PORT": "0",
     }
     port = free_port()
     with running_gateway(env, port, 2, tmp_path) as first:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -48,16 +49,46 @@ def window(url: str, n: int, clicks: int, revision: int = 0) -> ClickWindow:
     return ClickWindow(url, start, start + WINDOW_MS, clicks, revision)
 
 
-def produce(settings: Settings, records: Iterable[ClickWindow | bytes]) -> None:
-    """Produces windows (keyed as the streams service does) or raw malformed values, in order."""
+RawPair = tuple[bytes | None, bytes | None]
+DeadLetters = list[tuple[bytes | None, dict[str, bytes]]]
+
+
+def produce(settings: Settings, records: Iterable[ClickWindow | bytes | RawPair]) -> None:
+    """Produces windows (keyed as the streams service does), raw malformed values (key ``malformed``) or raw
+    (key, value) pairs, in order."""
     ensure_topics(settings.kafka, {settings.windows_topic: COMPACTED}, settings.partitions)
-    producer = kafka_clients.producer(settings.kafka)
+    producer = kafka_clients.producer(settings.kafka, {"message.max.bytes": 2_000_000})
+    failures: list[str] = []
+
+    def on_delivery(error: Any, _message: Any) -> None:
+        if error is not None:
+            failures.append(str(error))
+
     for record in records:
         if isinstance(record, ClickWindow):
-            producer.produce(settings.windows_topic, key=record.key(), value=record.encode())
+            key, value = record.key(), record.encode()
+        elif isinstance(record, tuple):
+            key, value = record
         else:
-            producer.produce(settings.windows_topic, key=b"malformed", value=record)
-    assert producer.flush(30) == 0
+            key, value = b"malformed", record
+        producer.produce(settings.windows_topic, key=key, value=value, on_delivery=on_delivery)
+    assert producer.flush(30) == 0 and not failures, failures
+
+
+def dead_letters(settings: Settings, count: int) -> DeadLetters:
+    """The first ``count`` records of the dead topic (fewer if they do not come): value and headers."""
+    group = f"{settings.sink_group}-dead-reader-{time.monotonic_ns()}"
+    consumer = kafka_clients.consumer(settings.kafka, group, {"auto.offset.reset": "earliest"})
+    consumer.subscribe([settings.windows_dead_topic])
+    found: DeadLetters = []
+    deadline = time.monotonic() + RUN_LIMIT_S
+    while len(found) < count and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            headers = {name: value or b"" for name, value in message.headers() or []}
+            found.append((message.value(), headers))
+    consumer.close()
+    return found
 
 
 def run_until_caught_up(settings: Settings, on_open: Callable[[Sink], None] | None = None) -> SinkSummary:

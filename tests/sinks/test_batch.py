@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clickmuncher.records import ClickWindow
-from sinks.batch import RawRecord, StoredWindow, dedupe, plan_batch, plan_writes
+from sinks.batch import RawRecord, StoredWindow, dedupe, plan_batch, plan_writes, without_refused
 
 A = "https://example.com/a"
 B = "https://example.com/b"
@@ -104,3 +104,22 @@ def test_any_batching_and_replay_give_exact_counts(records: list[ClickWindow], c
     before = (dict(table), dict(totals))
     apply_in_memory(table, totals, records)  # a replay of everything in one batch
     assert (table, totals) == before
+
+
+def test_refused_windows_become_dead_letters_of_their_own_records() -> None:
+    raw = [
+        RawRecord(0, 10, b"k1", w(A, 0, 1, 0).encode()),
+        RawRecord(0, 11, b"k2", w(B, 0, 2, 0).encode()),
+        RawRecord(1, 3, b"bad", b"not json"),
+        RawRecord(0, 12, b"k3", w(A, 0, 5, 1).encode()),
+    ]
+    batch = plan_batch(raw)
+    assert batch.sources == {(A, 0): raw[3], (B, 0): raw[1]}
+    reduced = without_refused(batch, {(A, 0): "DataError: no"})
+    assert reduced.windows == (w(B, 0, 2, 0),)
+    assert [(d.record, d.reason) for d in reduced.dead] == [
+        (raw[2], batch.dead[0].reason),
+        (raw[3], "database refused: DataError: no"),
+    ]
+    assert reduced.next_offsets == batch.next_offsets == {0: 13, 1: 4}
+    assert reduced.size == 4

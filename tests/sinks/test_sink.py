@@ -6,12 +6,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from clickmuncher.settings import Settings
 from sinks.sink import Sink
-from tests import kafka_clients
 from tests.sinks.helpers import (
     assert_consistent,
     committed_offsets,
+    dead_letters,
     expected_state,
     make_settings,
     produce,
@@ -43,21 +42,6 @@ def watch(sink: Sink, db_url: str, inserts: Counter[str]) -> None:
         assert_consistent(db_url)
 
     sink._record = checked  # type: ignore[method-assign]
-
-
-def dead_letters(settings: Settings, count: int) -> list[tuple[bytes | None, dict[str, bytes]]]:
-    group = f"{settings.sink_group}-dead-reader"
-    consumer = kafka_clients.consumer(settings.kafka, group, {"auto.offset.reset": "earliest"})
-    consumer.subscribe([settings.windows_dead_topic])
-    found: list[tuple[bytes | None, dict[str, bytes]]] = []
-    for _ in range(120):
-        if len(found) >= count:
-            break
-        message = consumer.poll(0.5)
-        if message is not None and message.error() is None:
-            found.append((message.value(), dict(message.headers() or [])))  # type: ignore[arg-type]
-    consumer.close()
-    return found
 
 
 def test_sink_applies_batches_exactly(kafka_bootstrap: str, db_url: str, unique: str, tmp_path: Path) -> None:

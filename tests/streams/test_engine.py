@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -284,3 +285,42 @@ def test_a_quiet_partition_is_not_sent_back_while_others_are_busy() -> None:
     while_busy, after = asyncio.run(scenario())
     assert while_busy == []
     assert after == [(0, 41)]
+
+
+def test_live_counts_of_open_windows_are_published_once_changed() -> None:
+    async def scenario() -> tuple[list[int], list[int], list[int], World]:
+        world = World()
+        live: list[Output] = []
+        engine = Engine(
+            RULES, TOPICS, world.table, world.deliver, StreamsMetrics(), world.ack, live=live.extend
+        )
+        await engine.load([0])
+        start = RULES.start_of(NOW)
+        for offset in range(3):
+            await engine.handle(
+                Event(0, offset), 0, offset, ClickEvent("https://example.com/a", NOW).encode(), NOW
+            )
+        assert await engine.publish_live() == 0  # nothing committed yet: nothing to publish
+        await engine.flush_all()
+        assert await engine.publish_live() == 1
+        first = [json.loads(value)["clicks"] for _topic, _key, value, _h in live]
+        assert await engine.publish_live() == 0  # unchanged since
+        await engine.handle(Event(0, 3), 0, 3, ClickEvent("https://example.com/a", NOW).encode(), NOW)
+        await engine.flush_all()
+        await engine.publish_live()
+        second = [json.loads(value)["clicks"] for _topic, _key, value, _h in live[len(first) :]]
+        # The window closes: its count goes to click-windows, never again to the live topic.
+        await engine.handle(Event(0, 4), 0, 4, ClickEvent("https://example.com/b", NOW + 5000).encode(), NOW)
+        await engine.flush_all()
+        before = len(live)
+        await engine.publish_live()
+        closed = [json.loads(v)["window_start_ms"] for _t, _k, v, _h in live[before:]]
+        assert all(json.loads(v)["final"] is False for _t, _k, v, _h in live)
+        assert all(key == f"{start}:https://example.com/a".encode() for _t, key, _v, _h in live[:before])
+        return first, second, closed, world
+
+    first, second, closed, world = asyncio.run(scenario())
+    assert first == [3]
+    assert second == [4]
+    assert RULES.start_of(NOW) not in closed
+    assert [ClickWindow.decode(v).clicks for t, _k, v in world.out if t == "windows"] == [4]

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from clickmuncher.kafka.admin import topic_config
 from clickmuncher.records import ClickEvent, ClickWindow, iso_utc
 from clickmuncher.settings import ConfigError, Settings
+from streams import replay
+from streams.app import changelog_topic
 from streams.main import ensure_streams_topics
-from streams.replay import parse_from, replay_command
+from streams.replay import check_no_pending_replay, parse_from, replay_command
 from tests import kafka_clients
 from tests.streams.support import (
     TopicReader,
@@ -31,9 +34,24 @@ def test_parse_from_accepts_iso_with_or_without_zone() -> None:
         parse_from("yesterday")
 
 
+def set_topic_config(bootstrap: str, topic: str, config: dict[str, str]) -> None:
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    entries = [
+        ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+        for name, value in config.items()
+    ]
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=entries)
+    admin = kafka_clients.admin(bootstrap)
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+
+
 def test_replay_recomputes_windows_from_the_given_time(
-    kafka_bootstrap: str, unique: str, tmp_path: Path, workers: list[Worker]
+    kafka_bootstrap: str, unique: str, tmp_path: Path, workers: list[Worker], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Also: a replay interrupted in the middle leaves workers refusing to start, and running it again
+    gives the exact recomputation, with the changelog recreated with its own configuration."""
     env = worker_env(kafka_bootstrap, unique, tmp_path / "state")
     settings = Settings(
         kafka_bootstrap=kafka_bootstrap,
@@ -60,7 +78,33 @@ def test_replay_recomputes_windows_from_the_given_time(
     with pytest.raises(ConfigError, match="members"):
         replay_command(settings, iso_utc(from_ms + 700))
     assert worker.stop() == 0
-    replay_command(settings, iso_utc(from_ms + 700))
+    changelog = changelog_topic(settings)
+    set_topic_config(kafka_bootstrap, changelog, {"segment.ms": "3600000", "min.insync.replicas": "1"})
+
+    # Interrupted at the worst moment: the changelog deleted and created again, its floor never written.
+    def interrupted(*_args: object) -> None:
+        raise RuntimeError("replay interrupted")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(replay, "_write_floor", interrupted)
+        with pytest.raises(RuntimeError, match="replay interrupted"):
+            replay_command(settings, iso_utc(from_ms + 700))
+    with pytest.raises(ConfigError, match=f"interrupted `replay streams` \\(from_ms={from_ms}\\)"):
+        check_no_pending_replay(settings)
+    refused = Worker(env, tmp_path / "refused.log")
+    workers.append(refused)
+    refused.start()
+    assert refused.proc is not None and refused.proc.wait(60) == 2  # refuses to count from that state
+    assert "replay streams` (from_ms=" in (tmp_path / "refused.log").read_text()
+
+    replay_command(settings, iso_utc(from_ms + 700))  # run again: finishes the job
+    check_no_pending_replay(settings)
+    config = topic_config(kafka_bootstrap, changelog)  # recreated as it was, not with defaults
+    assert (config["segment.ms"], config["min.insync.replicas"], config["cleanup.policy"]) == (
+        "3600000",
+        "1",
+        "compact",
+    )
 
     before = len(reader.records)
     worker.start()

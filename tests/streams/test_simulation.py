@@ -15,6 +15,7 @@ throughout, no revision of a window is ever emitted with two different counts.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class Broker:
     clicks: dict[int, list[bytes]] = field(default_factory=lambda: {p: [] for p in PARTITIONS})
     changelog: dict[int, dict[str, Any]] = field(default_factory=lambda: {p: {} for p in PARTITIONS})
     outputs: list[tuple[str, bytes]] = field(default_factory=list)
+    live: list[bytes] = field(default_factory=list)
     committed: dict[int, int] = field(default_factory=dict)
 
     def timestamp(self, partition: int, offset: int) -> int:
@@ -105,6 +107,9 @@ class Process:
         through, self.crash_after = records[: self.crash_after], None
         return through, True
 
+    def publish_live(self, outputs: list[Output]) -> None:
+        self.broker.live.extend(value for _topic, _key, value, _headers in outputs)
+
     def ack(self, events: list[tuple[int, int]]) -> None:
         for partition, offset in events:
             assert offset == self.acked.get(partition, -1) + 1 or offset <= self.acked.get(partition, -1)
@@ -131,7 +136,16 @@ class Process:
     def start(self) -> None:
         hooks = _Hooks(self)
         self.engine = Engine(
-            RULES, TOPICS, self, self.deliver, StreamsMetrics(), self.ack, idle_s=0, consumer=hooks
+            RULES,
+            TOPICS,
+            self,
+            self.deliver,
+            StreamsMetrics(),
+            self.ack,
+            idle_s=0,
+            consumer=hooks,
+            live=self.publish_live,
+            live_every_s=0,
         )
         self.owned = set()
         self.position = {}
@@ -352,6 +366,7 @@ class StreamsWorld(RuleBasedStateMachine):
             self.broker.changelog[p] = {floor_key(p): from_ms}
             self.broker.committed[p] = 0
         self.epoch_start = len(self.broker.outputs)
+        self.broker.live = []
         self.revisions = {}
         self.unowned = set(PARTITIONS)
         self.start_worker("a")
@@ -404,7 +419,11 @@ class StreamsWorld(RuleBasedStateMachine):
                     click = ClickEvent.decode(raw)
                     truth[(RULES.start_of(click.ts_ms), click.url)] += 1
         counted = {ident: window.clicks for ident, window in sink.items()}
-        assert counted == dict(truth)
+        wrong = sorted(set(counted.items()) ^ set(truth.items()))
+        assert not wrong, f"(window, count) counted or true, not both: {wrong}"
+        for value in self.broker.live:  # live counts never run ahead of the truth
+            live = json.loads(value)
+            assert live["final"] is False and live["clicks"] <= truth[(live["window_start_ms"], live["url"])]
 
 
 def test_an_idle_close_holds_through_a_stop() -> None:
@@ -437,7 +456,34 @@ def test_late_clicks_after_an_idle_close_hold_through_a_kill() -> None:
     state.teardown()
 
 
+def test_released_windows_keep_their_clicks_known_as_handled() -> None:
+    """Found by the simulation in the first draft of the commit protocol: a stop persisted the watermark with
+    the offset of the last click it had seen since its restart, lower than the one the table proved, and
+    released the window whose state proved the rest; the next restart sent a counted click to clicks-late."""
+    state = StreamsWorld()
+    for name, args in [
+        ("click", (1, "fresh", 207, True)),
+        ("click", (1, "future", 309, True)),
+        ("rebalance", (1, True)),
+        ("sigterm", ("a", False)),
+        ("click", (1, "fresh", 158, True)),
+        ("tick", (5000,)),
+        ("tick", (2500,)),
+        ("tick", (1000,)),
+        ("take_over", ("b",)),
+        ("click", (1, "late", 249, True)),
+        ("kill", ("b", 0, True)),
+        ("tick", (1000,)),
+        ("kill", ("a", None, True)),
+        ("fetch", (1, 2)),
+        ("sigterm", ("a", True)),
+    ]:
+        getattr(state, name)(*args)
+        state.a_revision_never_has_two_counts()
+    state.teardown()
+
+
 TestStreamsWorld = StreamsWorld.TestCase
 TestStreamsWorld.settings = settings(
-    max_examples=1000, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=1500, stateful_step_count=80, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

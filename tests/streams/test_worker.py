@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from pathlib import Path
@@ -136,4 +137,38 @@ def test_idle_window_is_emitted_and_bad_clicks_dead_lettered(
     dead.poll(3.0)
     reasons = sorted(dict(headers)["reason"].decode() for _k, _v, headers in dead.records)
     assert [r.split(":")[0] for r in reasons] == ["not JSON", "timestamp too far in the future"]
+    assert worker.stop() == 0
+
+
+def test_open_windows_are_published_live(
+    kafka_bootstrap: str, unique: str, tmp_path: Path, workers: list[Worker]
+) -> None:
+    settings = streams_settings(kafka_bootstrap, unique)
+    env = worker_env(
+        kafka_bootstrap,
+        unique,
+        tmp_path / "state",
+        CLICKMUNCHER_WINDOW_S="3600",
+        CLICKMUNCHER_LIVE_EVERY_S="0.5",
+        CLICKMUNCHER_LIVE_TOPIC=f"click-windows-live-{unique}",
+    )
+    worker = start_worker(workers, env, tmp_path, "live")
+    worker.wait_for_load(after=0)
+    now_ms = time.time_ns() // 1_000_000
+    clicks = [ClickEvent(f"https://example.com/live/{i % 3}", now_ms) for i in range(300)]
+    produce(kafka_bootstrap, settings.clicks_topic, clicks)
+    live = TopicReader(kafka_bootstrap, f"click-windows-live-{unique}")
+    start_ms = now_ms - now_ms % 3_600_000
+    latest: dict[str, int] = {}
+    deadline = time.monotonic() + 60
+    while latest != {click.url: 100 for click in clicks} and time.monotonic() < deadline:
+        live.poll(1.0)
+        for key, value, _headers in live.records:
+            body = json.loads(value)
+            assert body["final"] is False and key == f"{start_ms}:{body['url']}".encode()
+            latest[body["url"]] = max(latest.get(body["url"], 0), body["clicks"])
+    assert latest == {click.url: 100 for click in clicks}
+    windows = TopicReader(kafka_bootstrap, settings.windows_topic)
+    windows.poll(1.0)
+    assert windows.records == []  # the window is still open: nothing final yet
     assert worker.stop() == 0

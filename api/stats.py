@@ -1,0 +1,114 @@
+"""``clickmuncher stats``: the database's totals and recent windows, with the live counts of open windows
+(read from the live topic to its end) marked as such next to them.
+
+Without live counts (none, ``--no-live``, or the topic cannot be read) the tables are the database's alone,
+as before, and a last line says why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from api import queries
+from api.db import make_read_engine
+from api.live import LiveWindow
+from api.merge import merge_top
+from api.reader import LiveUnavailable, read_snapshot
+from clickmuncher.kafka.check import KafkaUnavailable, check_cluster
+from clickmuncher.records import iso_utc
+from clickmuncher.settings import ConfigError, Settings
+from sinks.schema import require_schema
+from sinks.stats import format_table, recent_windows, top_urls
+from sinks.times import datetime_to_ms, parse_iso_utc
+
+LIVE_TIMEOUT_S = 10.0
+REACHABLE_TIMEOUT_S = 3.0
+FAR_FUTURE_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z
+
+
+def stats_command(settings: Settings, *, top: int, url: str | None, since: str | None, live: bool) -> None:
+    if top < 1:
+        raise ConfigError("--top must be at least 1")
+    since_at = parse_iso_utc(since, "--since") if since is not None else None
+    windows, note = _live_windows(settings) if live else ([], "live counts: not read (--no-live)")
+    engine = make_read_engine(settings.database_url, pool_size=1)
+    try:
+        require_schema(engine)
+        with engine.connect() as conn, conn.begin():
+            print(render(conn, windows, top=top, url=url, since=since_at))
+    except sa.exc.OperationalError as e:
+        raise ConfigError(f"database unavailable: {str(e.orig).strip().splitlines()[0]}") from e
+    finally:
+        engine.dispose()
+    print(note)
+
+
+def _live_windows(settings: Settings) -> tuple[list[LiveWindow], str]:
+    try:
+        _check_reachable(settings)
+        counts = read_snapshot(settings, LIVE_TIMEOUT_S)
+    except LiveUnavailable as e:
+        return [], f"live counts: unavailable ({e})"
+    windows = counts.in_range(0, FAR_FUTURE_MS)
+    return windows, f"live counts: {len(windows)} open window entries read from {settings.live_topic}"
+
+
+def _check_reachable(settings: Settings) -> None:
+    """Fails soon, with the reason, when the cluster cannot be used: unreachable, or a wrong password or
+    CA (the live reader would only wait its timeout)."""
+    try:
+        check_cluster(settings.kafka, timeout_s=REACHABLE_TIMEOUT_S)
+    except KafkaUnavailable as e:
+        raise LiveUnavailable(str(e)) from e
+
+
+def render(
+    conn: sa.Connection, live: list[LiveWindow], *, top: int, url: str | None, since: datetime | None
+) -> str:
+    """The two tables; live windows the database already holds as final are left out."""
+    since_ms = datetime_to_ms(since) if since is not None else 0
+    live = [w for w in live if (url is None or w.url == url) and w.window_start_ms >= since_ms]
+    done = queries.final_keys(conn, (w.key for w in live))
+    live = [w for w in live if w.key not in done]
+    scope = f" since {iso_utc(since_ms)}" if since is not None else ""
+    return "\n".join(
+        [
+            f"clicks per URL{scope} (top {top})",
+            _totals_table(conn, live, top=top, url=url, since=since),
+            "",
+            f"recent windows{scope} (newest {top})",
+            _windows_table(conn, live, top=top, url=url, since=since),
+        ]
+    )
+
+
+def _totals_table(
+    conn: sa.Connection, live: list[LiveWindow], *, top: int, url: str | None, since: datetime | None
+) -> str:
+    db_top = top_urls(conn, top=top, url=url, since=since)
+    if not live:
+        return format_table(["url", "clicks"], db_top) if db_top else "(none)"
+    ranked = dict(db_top)
+    others = {w.url for w in live if w.url not in ranked}
+    if since is None:
+        sums = queries.url_totals(conn, others)
+    else:
+        sums = queries.url_sums(conn, others, datetime_to_ms(since), FAR_FUTURE_MS)
+    rows = merge_top(db_top, sums, live, top)
+    cells = [(r.url, r.clicks, f"+{r.live} live" if r.live else "") for r in rows]
+    return format_table(["url", "clicks", "of which live"], cells)
+
+
+def _windows_table(
+    conn: sa.Connection, live: list[LiveWindow], *, top: int, url: str | None, since: datetime | None
+) -> str:
+    final = [(*row, "final") for row in recent_windows(conn, limit=top, url=url, since=since)]
+    open_ = [
+        (iso_utc(w.window_start_ms), iso_utc(w.window_end_ms), w.url, w.clicks, w.revision, "live")
+        for w in live
+    ]
+    rows = sorted(sorted(final + open_, key=lambda row: row[2]), key=lambda row: row[0], reverse=True)[:top]
+    headers = ["window_start", "window_end", "url", "clicks", "revision", "state"]
+    return format_table(headers, rows) if rows else "(none)"
