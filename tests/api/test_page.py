@@ -75,6 +75,7 @@ def api(kafka_bootstrap: str, tmp_path: Path, unique: str) -> Iterator[Api]:
         "CLICKMUNCHER_DATABASE_URL": db_url,
         "CLICKMUNCHER_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "CLICKMUNCHER_LIVE_TOPIC": topic,
+        "CLICKMUNCHER_PARTITIONS": "2",  # as the live topic was made: the api checks it at start
         "CLICKMUNCHER_LIVE_EVERY_S": str(LIVE_EVERY_S),
         "CLICKMUNCHER_GRACE_S": "1",
         "CLICKMUNCHER_SIGNING_KEY": "a-signing-key-the-api-never-shows-0123456789",
