@@ -57,6 +57,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, New
 from clickmuncher.kafka.admin import COMPACTED, wait_until_visible
 from clickmuncher.kafka.config import admin_config, consumer_config, producer_config
 from clickmuncher.logs import log_start, setup_logging
+from clickmuncher.retry import GaveUp, Retry
 from clickmuncher.settings import ConfigError, Settings
 from streams.app import changelog_topic
 from streams.table import changelog_records
@@ -137,9 +138,10 @@ def pending_replay(settings: Settings) -> int | None:
         if meta is None or meta.error is not None or not meta.partitions:
             return None  # no clicks yet: nothing was ever replayed
         wanted = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-        committed = consumer.committed(wanted, timeout=TIMEOUT_S)
-    except KafkaException as e:
-        raise ConfigError(f"cannot read the committed offsets of group {group}: {e.args[0]}") from e
+        committed = _retrying(lambda: consumer.committed(wanted, timeout=TIMEOUT_S))
+    except (KafkaException, GaveUp) as e:
+        reason = e.args[0] if isinstance(e, KafkaException) else e
+        raise ConfigError(f"cannot read the committed offsets of group {group}: {reason}") from e
     finally:
         consumer.close()
     for tp in committed:
@@ -149,16 +151,10 @@ def pending_replay(settings: Settings) -> int | None:
 
 
 def _retrying(call: Callable[[], T]) -> T:
-    """``call()``, retried for up to TIMEOUT_S while the broker answers with a retriable error (a group's
-    coordinator answers "loading" until it has read the group)."""
-    deadline = time.monotonic() + TIMEOUT_S
-    while True:
-        try:
-            return call()
-        except KafkaException as e:
-            if not e.args[0].retriable() or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    """``call()``, retried for up to TIMEOUT_S while the broker answers with a transient error (a group's
+    coordinator answers "loading", or "not coordinator" while the coordinators are still being elected, as
+    on a cluster that just started); then :class:`GaveUp`."""
+    return Retry("asking the streams group's coordinator", deadline_s=TIMEOUT_S, first_delay_s=0.5).call(call)
 
 
 def _refuse_if_running(admin: AdminClient, group: str) -> None:

@@ -67,3 +67,20 @@ def test_anything_else_stops_the_worker(
     assert len(calls) == 1 and exits == [retry.EXIT_PERMANENT]
     [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL]
     assert line.startswith("delivery failed for good, exiting to be restarted:")
+
+
+def test_the_replay_mark_is_read_through_a_coordinator_change() -> None:
+    """A worker starting on a cluster that just started is told NOT_COORDINATOR for a moment."""
+    from confluent_kafka import KafkaException
+
+    from streams import replay
+
+    calls: list[int] = []
+
+    def committed() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise KafkaException(KafkaError(KafkaError.NOT_COORDINATOR))
+        return "offsets"
+
+    assert replay._retrying(committed) == "offsets" and len(calls) == 3
