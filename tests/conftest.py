@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from clickmuncher.kafka import broker
-from clickmuncher.pgcluster import PgCluster, create_database
+from clickmuncher.devstack.kafka import broker
 from tests.cluster import LocalCluster
+from tests.pgcluster import PgCluster, create_database
 
 IN_CI = bool(os.environ.get("CI"))
 
