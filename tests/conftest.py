@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from clickmuncher.kafka import broker
-from clickmuncher.pgcluster import PgCluster, create_database
+from clickmuncher.devstack.kafka import broker
 from tests.cluster import LocalCluster
+from tests.pgcluster import PgCluster, create_database
 
 IN_CI = bool(os.environ.get("CI"))
 

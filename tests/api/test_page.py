@@ -25,9 +25,9 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from clickmuncher.db.schema import upgrade
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
-from clickmuncher.kafka.broker import free_port
-from sinks.schema import upgrade
 from tests.api.helpers import WINDOW_MS, closed, db_sum, live_value, produce_live, seed
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]

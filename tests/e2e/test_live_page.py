@@ -16,9 +16,9 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.db.schema import upgrade
+from clickmuncher.devstack.kafka.broker import free_port
 from gateway.signing import sign_url
-from sinks.schema import upgrade
 from tests.api.test_page import table
 from tests.conftest import LocalBroker
 from tests.e2e.harness import SIGNING_KEY, Pipeline, gateway_port, pipeline, wait_for_port

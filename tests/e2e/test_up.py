@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.devstack.kafka.broker import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
