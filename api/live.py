@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.urls import Rejected, normalize_url
+from clickmuncher.urls import Rejected, normalize_url
 
 MAX_RECORD_BYTES = 16 * 1024
 MAX_KEY_BYTES = 2100  # "<20 digits>:" + a URL of at most 2048 characters

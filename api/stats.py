@@ -16,19 +16,19 @@ from api.db import make_read_engine
 from api.live import LiveWindow
 from api.merge import merge_top
 from api.reader import LiveUnavailable, read_snapshot
+from api.report import format_table, recent_windows, top_urls
+from clickmuncher.db.schema import require_schema
+from clickmuncher.db.times import datetime_to_ms, parse_iso_utc
 from clickmuncher.kafka.check import KafkaUnavailable, check_cluster
 from clickmuncher.records import iso_utc
-from clickmuncher.settings import ConfigError, Settings
-from sinks.schema import require_schema
-from sinks.stats import format_table, recent_windows, top_urls
-from sinks.times import datetime_to_ms, parse_iso_utc
+from clickmuncher.settings import ApiSettings, ConfigError
 
 LIVE_TIMEOUT_S = 10.0
 REACHABLE_TIMEOUT_S = 3.0
 FAR_FUTURE_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z
 
 
-def stats_command(settings: Settings, *, top: int, url: str | None, since: str | None, live: bool) -> None:
+def stats_command(settings: ApiSettings, *, top: int, url: str | None, since: str | None, live: bool) -> None:
     if top < 1:
         raise ConfigError("--top must be at least 1")
     since_at = parse_iso_utc(since, "--since") if since is not None else None
@@ -45,7 +45,7 @@ def stats_command(settings: Settings, *, top: int, url: str | None, since: str |
     print(note)
 
 
-def _live_windows(settings: Settings) -> tuple[list[LiveWindow], str]:
+def _live_windows(settings: ApiSettings) -> tuple[list[LiveWindow], str]:
     try:
         _check_reachable(settings)
         counts = read_snapshot(settings, LIVE_TIMEOUT_S)
@@ -55,7 +55,7 @@ def _live_windows(settings: Settings) -> tuple[list[LiveWindow], str]:
     return windows, f"live counts: {len(windows)} open window entries read from {settings.live_topic}"
 
 
-def _check_reachable(settings: Settings) -> None:
+def _check_reachable(settings: ApiSettings) -> None:
     """Fails soon, with the reason, when the cluster cannot be used: unreachable, or a wrong password or
     CA (the live reader would only wait its timeout)."""
     try:

@@ -17,14 +17,14 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from clickmuncher.records import ClickEvent
-from clickmuncher.settings import Settings
+from clickmuncher.settings import GatewaySettings
+from clickmuncher.urls import Rejected, bad_request
 from gateway.clicks import ClickSink
 from gateway.clientaddr import client_address, parse_networks
 from gateway.guard import Guard
 from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimitedLog
 from gateway.server import Handler
-from gateway.urls import Rejected, bad_request
 
 log = logging.getLogger("gateway.http")
 NO_STORE = "private, no-store"  # a cached redirect is a lost click
@@ -34,7 +34,7 @@ Endpoint = Callable[[web.BaseRequest], web.Response]
 class Gateway:
     """The endpoints and what they need; raises ConfigError when the open-redirect guard cannot be built."""
 
-    def __init__(self, settings: Settings, sink: ClickSink | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, sink: ClickSink | None = None) -> None:
         self.settings = settings
         self.guard = Guard.from_settings(settings)
         self.metrics = Metrics.create()

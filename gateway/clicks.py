@@ -21,7 +21,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from clickmuncher.kafka.config import producer_config as kafka_producer_config
 from clickmuncher.kafka.topics import create_missing, service_topics
 from clickmuncher.records import ClickEvent
-from clickmuncher.settings import Settings
+from clickmuncher.settings import GatewaySettings
 from gateway.keeper import SpoolKeeper
 from gateway.metrics import Metrics
 from gateway.spool import Spool, claimed, replay_segment, segments
@@ -34,7 +34,7 @@ TOPIC_RETRY_S = 2.0
 IN_FLIGHT_GRACE_S = 1.0  # at shutdown, for requests already sent to a broker to be answered
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
+def producer_config(settings: GatewaySettings) -> dict[str, Any]:
     extra: dict[str, Any] = {
         "client.id": f"clickmuncher-gateway-{os.getpid()}",
         "linger.ms": settings.gateway_linger_ms,
@@ -54,7 +54,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
 class ClickSink:
     """Accepts clicks from request handlers; :meth:`start` and :meth:`close` bracket its life."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: GatewaySettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
         self.spool = Spool(settings.state_dir / "spool", settings.gateway_spool_max_bytes)

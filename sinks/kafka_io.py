@@ -8,7 +8,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from clickmuncher.kafka import config
-from clickmuncher.settings import Settings
+from clickmuncher.settings import SinkSettings
 from sinks.batch import DeadLetter, RawRecord
 from sinks.errors import REASON_MAX_CHARS
 
@@ -24,7 +24,7 @@ class DeliveryError(KafkaException):
     some were still pending), so :mod:`clickmuncher.retry` tells a transient failure from a permanent one."""
 
 
-def consumer_config(settings: Settings) -> dict[str, Any]:
+def consumer_config(settings: SinkSettings) -> dict[str, Any]:
     extra = {
         "client.id": "clickmuncher-sink",
         "enable.auto.commit": False,
@@ -37,7 +37,7 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
     return config.consumer_config(settings.kafka, settings.sink_group, extra)
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
+def producer_config(settings: SinkSettings) -> dict[str, Any]:
     """Idempotent, ``acks=all``; a dead letter not acknowledged within the delivery timeout is reported
     failed (and sent again), rather than waiting on in the queue behind the next attempt's copy."""
     extra = {

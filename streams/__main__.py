@@ -1,6 +1,6 @@
 """``python -m streams [--check]``: the same as ``clickmuncher streams``."""
 
-from clickmuncher.cli import streams
+from streams.cli import streams_command
 
 if __name__ == "__main__":
-    streams(prog_name="python -m streams")
+    streams_command(prog_name="python -m streams")

@@ -20,7 +20,7 @@ from faust.types import TP
 
 from clickmuncher.health import ClusterProbe
 from clickmuncher.kafka.config import faust_config
-from clickmuncher.settings import Settings
+from clickmuncher.settings import StreamsSettings
 from streams import drain, faust_glue
 from streams.acks import BatchAcks
 from streams.engine import Engine
@@ -38,7 +38,7 @@ TICK_S = 0.5
 CAUGHT_UP_TIMEOUT_S = 2.0
 
 
-def rules_from(settings: Settings) -> WindowRules:
+def rules_from(settings: StreamsSettings) -> WindowRules:
     return WindowRules(
         window_ms=settings.window_s * 1000,
         grace_ms=settings.grace_s * 1000,
@@ -47,17 +47,17 @@ def rules_from(settings: Settings) -> WindowRules:
     )
 
 
-def state_path(settings: Settings) -> Path:
+def state_path(settings: StreamsSettings) -> Path:
     """Where this app's local table stores live (one directory per app id)."""
     return settings.state_dir / "streams" / settings.streams_app_id
 
 
-def changelog_topic(settings: Settings) -> str:
+def changelog_topic(settings: StreamsSettings) -> str:
     """The window table's changelog, named as Faust names it."""
     return f"{settings.streams_app_id}-{TABLE_NAME}-changelog"
 
 
-def faust_app(settings: Settings) -> faust_glue.StreamsApp:
+def faust_app(settings: StreamsSettings) -> faust_glue.StreamsApp:
     return faust_glue.StreamsApp(
         settings.streams_app_id,
         **faust_config(settings.kafka),  # broker URLs and credentials (SASL, TLS context)
@@ -84,7 +84,7 @@ def faust_app(settings: Settings) -> faust_glue.StreamsApp:
 class Worker:
     """The parts of one worker: the Faust app, the engine, and the producer the engine writes with."""
 
-    def __init__(self, settings: Settings, metrics: StreamsMetrics) -> None:
+    def __init__(self, settings: StreamsSettings, metrics: StreamsMetrics) -> None:
         """Builds (does not start) the worker; no I/O here."""
         self.app = faust_app(settings)
         self.clicks_topic = settings.clicks_topic

@@ -11,7 +11,7 @@ from clickmuncher.health import serve
 from clickmuncher.kafka.check import check_cluster, ensure_topics_at_start
 from clickmuncher.kafka.topics import ensure_service_topics
 from clickmuncher.logs import FORMAT, log_start, setup_logging
-from clickmuncher.settings import Settings
+from clickmuncher.settings import StreamsSettings
 from streams.app import Worker, state_path
 from streams.metrics import StreamsMetrics
 from streams.replay import check_no_pending_replay
@@ -33,7 +33,7 @@ GC_GEN0_THRESHOLD = 50_000
 METRICS_PORT = "CLICKMUNCHER_STREAMS_METRICS_PORT"
 
 
-def ensure_streams_topics(settings: Settings) -> list[str]:
+def ensure_streams_topics(settings: StreamsSettings) -> list[str]:
     """The topics this worker reads and writes, and the table's changelog: created when missing, and
     refused (``MisconfiguredTopic``, one line) when one differs from its declaration.
 
@@ -44,11 +44,11 @@ def ensure_streams_topics(settings: Settings) -> list[str]:
     return ensure_service_topics(settings, "streams")
 
 
-def table_dir(settings: Settings) -> Path:
+def table_dir(settings: StreamsSettings) -> Path:
     return state_path(settings)
 
 
-def run(settings: Settings, **options: object) -> None:
+def run(settings: StreamsSettings, **options: object) -> None:
     """Runs the worker until SIGINT/SIGTERM (Faust's worker drains and stops cleanly)."""
     from streams import faust_glue
 

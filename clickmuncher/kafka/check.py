@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clickmuncher.kafka.config import ENV, KafkaSettings, admin_config
-from clickmuncher.settings import ConfigError, Settings
+from clickmuncher.settings import CommonSettings, ConfigError
 
 log = logging.getLogger("clickmuncher.kafka")
 START_CHECK_TIMEOUT_S = 30.0
@@ -105,7 +105,7 @@ def _text(error: Any) -> str:
     return " ".join(text.split())
 
 
-def check_at_start(settings: Settings, service: str) -> ClusterInfo:
+def check_at_start(settings: CommonSettings, service: str) -> ClusterInfo:
     """What every service does at start, before it opens its own clients: the cluster lets it in
     (:func:`check_cluster`), then each of its topics exists as declared (:func:`ensure_topics_at_start`).
     Raises :class:`ConfigError` with one line (secrets scrubbed), so the service exits non-zero instead of
@@ -116,7 +116,7 @@ def check_at_start(settings: Settings, service: str) -> ClusterInfo:
     return info
 
 
-def ensure_topics_at_start(settings: Settings, service: str, info: ClusterInfo) -> None:
+def ensure_topics_at_start(settings: CommonSettings, service: str, info: ClusterInfo) -> None:
     """``ensure_service_topics`` (creates the service's missing topics, refuses a misconfigured one) with
     its failures as one line, then the service's line saying the cluster and its topics are fine."""
     from confluent_kafka import KafkaException

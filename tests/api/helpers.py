@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from clickmuncher.db.engines import make_engine
+from clickmuncher.db.tables import click_windows, clicks
+from clickmuncher.db.times import ms_to_datetime
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 from clickmuncher.records import ClickWindow
-from sinks.db import make_engine
-from sinks.tables import click_windows, clicks
-from sinks.times import ms_to_datetime
 from tests import kafka_clients
 
 WINDOW_MS = 60_000

@@ -31,8 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from clickmuncher.kafka.broker import free_port
-from clickmuncher.pgcluster import create_database
+from clickmuncher.devstack.kafka.broker import free_port
 from tests.cluster import LocalCluster
 from tests.e2e.harness import SIGNING_KEY, Pipeline, gateway_port, nginx, pipeline, wait_for_port
 from tests.e2e.traffic import (
@@ -43,6 +42,7 @@ from tests.e2e.traffic import (
     send_clicks,
     zipf_urls,
 )
+from tests.pgcluster import create_database
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(900)]
 

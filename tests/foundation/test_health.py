@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.health import ClusterProbe, HealthServer, check
-from clickmuncher.kafka.broker import free_port
 from clickmuncher.kafka.config import KafkaSettings
 from clickmuncher.settings import ConfigError
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.records import ClickEvent
 from gateway.spool import Spool, segments
 from tests import kafka_clients

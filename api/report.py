@@ -8,10 +8,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from clickmuncher.db.engines import make_engine
+from clickmuncher.db.tables import click_windows, clicks
+from clickmuncher.db.times import datetime_to_ms
 from clickmuncher.records import iso_utc
-from sinks.db import make_engine
-from sinks.tables import click_windows, clicks
-from sinks.times import datetime_to_ms
 
 Cell = str | int
 
