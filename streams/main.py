@@ -5,7 +5,9 @@ from __future__ import annotations
 import gc
 import logging
 import shutil
+import signal
 from pathlib import Path
+from types import FrameType
 
 from clickmuncher.health import serve
 from clickmuncher.kafka.check import check_cluster, ensure_topics_at_start
@@ -44,6 +46,18 @@ def ensure_streams_topics(settings: StreamsSettings) -> list[str]:
     return ensure_service_topics(settings, "streams")
 
 
+def _exit_on_signals_until_faust_runs() -> None:
+    """SIGTERM or SIGINT during the start (the cluster check, topics, the worker being built) end it at once
+    with exit code 0, as a stop does: nothing is consumed yet. Faust's worker installs its own handlers."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        logging.getLogger("streams").info("%s before the worker ran: stopped", signal.Signals(signum).name)
+        raise SystemExit(0)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+
+
 def table_dir(settings: StreamsSettings) -> Path:
     return state_path(settings)
 
@@ -54,6 +68,7 @@ def run(settings: StreamsSettings, **options: object) -> None:
 
     setup_logging()
     log_start("streams", settings)
+    _exit_on_signals_until_faust_runs()
     # The local store is a cache of the changelog: after a kill -9 it may hold writes whose changelog
     # records were never sent, so each start rebuilds it from the changelog (see docs/streams.md).
     shutil.rmtree(table_dir(settings), ignore_errors=True)
