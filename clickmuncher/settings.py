@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8090, ge=0, le=65535)
     api_live_retention_s: int = Field(default=3600, ge=0)
     api_live_max_entries: int = Field(default=1_000_000, ge=1)
+    # click classes and unique visitors (SPEC §12, docs/gateway.md): the secret visitor ids are keyed with
+    # (unset: derived from the signing key; the gateway refuses to start with neither), and how many
+    # User-Agents' classes each gateway process caches.
+    visitor_key: SecretStr | None = None
+    gateway_agent_cache: int = Field(default=10_000, ge=0)
 
     @model_validator(mode="after")
     def _kafka_settings_valid(self) -> Settings:

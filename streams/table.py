@@ -12,6 +12,7 @@ assignment.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,6 +24,8 @@ from streams import faust_glue
 from streams.ports import Change
 from streams.producer import BatchProducer, OutRecord
 
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
 
 def encode_key(key: str) -> bytes:
     """A table key as Faust's ``json`` codec serializes it (``json.dumps``, ASCII-escaped)."""
@@ -32,10 +35,16 @@ def encode_key(key: str) -> bytes:
 def encode_value(value: Any) -> bytes:
     """A table value as Faust's ``json`` codec serializes it (compact separators).
 
-    Window states and watermarks are lists of integers, written for every touched key: they are formatted
-    directly (``json.dumps`` with separators builds a new encoder per call, ten times slower)."""
-    if type(value) is list and all(type(v) is int for v in value):
-        return ("[" + ",".join(map(str, value)) + "]").encode()
+    Window states and watermarks are lists of integers, a window state's possibly ending with its sketch
+    in base64, written for every touched key: they are formatted directly (``json.dumps`` with separators
+    builds a new encoder per call, ten times slower); base64 needs no JSON escape."""
+    if type(value) is list:
+        if all(type(v) is int for v in value):
+            return ("[" + ",".join(map(str, value)) + "]").encode()
+        last = value[-1]
+        ints = value[:-1]
+        if ints and type(last) is str and _BASE64.fullmatch(last) and all(type(v) is int for v in ints):
+            return ("[" + ",".join(map(str, ints)) + ',"' + last + '"]').encode()
     return json.dumps(value, separators=(",", ":")).encode()
 
 
