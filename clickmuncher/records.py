@@ -90,7 +90,8 @@ def click_fields(raw: bytes | None) -> ClickFields:
         ours = _GATEWAY_CLICK.fullmatch(raw)
         if ours is not None:
             fast_ts_ms = int(ours[2])
-            if len(ours[1]) <= MAX_URL_CHARS and fast_ts_ms <= MAX_TS_MS:
+            # (a URL ending in "://", such as "http://://", is refused by the parser's rules: so here too)
+            if len(ours[1]) <= MAX_URL_CHARS and fast_ts_ms <= MAX_TS_MS and not ours[1].endswith(b"://"):
                 vid = ours[4]
                 if vid is None:
                     return ours[1].decode("ascii"), fast_ts_ms, HUMAN, None
