@@ -156,7 +156,7 @@ def upsert_windows(conn: sa.Connection, rows: Collection[ClickWindow], now: date
     """One multi-row upsert; the ``WHERE`` keeps the highest revision even against a writer we did not see."""
     if not rows:
         return
-    values = [_row(w, now) for w in rows]
+    values = [window_row(w, now) for w in rows]
     upsert = _insert_rows(conn, click_windows, values)
     excluded = upsert.excluded
     conn.execute(
@@ -168,7 +168,7 @@ def upsert_windows(conn: sa.Connection, rows: Collection[ClickWindow], now: date
     )
 
 
-def _row(w: ClickWindow, now: datetime) -> dict[str, object]:
+def window_row(w: ClickWindow, now: datetime) -> dict[str, object]:
     """A window's row; a window of the first record version has no class counts, uniques or sketch
     (NULL: unknown)."""
     classes = w.by_class if w.by_class is not None else (None,) * len(CLASS_COLUMNS)
