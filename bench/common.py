@@ -15,6 +15,11 @@ from pathlib import Path
 from clickmuncher.kafka import broker
 
 
+def directory_mb(path: Path) -> float:
+    """Megabytes of the files under ``path`` (a worker's RocksDB store)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
 @contextmanager
 def bootstrap_or_local(bootstrap: str | None) -> Iterator[broker.BrokerInfo | str]:
     """Yields ``bootstrap`` when given, else the info of a broker started for this run and stopped after."""

@@ -6,7 +6,13 @@ consumer counting in a dict (the ceiling for Python), one after the other in one
 
 clickmuncher's time runs from process start to its last window emitted (every click counted in a record on
 click-windows); the peers' from process start to their last event processed. Also prints the changelog
-messages clickmuncher wrote per click. Quix runs in its own virtualenv (.venv-bench-quix, made on first use).
+messages and bytes clickmuncher wrote per click and the size of its RocksDB store at the end. Quix runs in
+its own virtualenv (.venv-bench-quix, made on first use).
+
+"with sketches" drains a second topic of the same clicks carrying a class and a visitor id (SPEC §12: half
+human from Zipf-distributed visitors, bench/streams/load.py --classes): class counts and a HyperLogLog sketch
+per (URL, window) in the state, the sketch in every changelog record and window record. The other runs read
+clicks of the first record version (human, no visitor: no sketch).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench.common import StreamsWorker, address, bootstrap_or_local, record_summary
+from bench.common import StreamsWorker, address, bootstrap_or_local, directory_mb, record_summary
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,10 +66,32 @@ def changelog_messages(bootstrap: str, app_id: str) -> int:
     return total
 
 
+def changelog_bytes(bootstrap: str, app_id: str) -> int:
+    """Bytes of keys and values on the worker's changelog topics, read to their ends."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(app_id) and "changelog" in t]
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-bytes-{uuid.uuid4().hex[:6]}"})
+    ends = {
+        (topic, p): consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+        for topic in topics
+        for p in admin.list_topics(topic, timeout=30).topics[topic].partitions
+    }
+    consumer.assign([TopicPartition(topic, p, 0) for (topic, p), end in ends.items() if end > 0])
+    total, left = 0, sum(ends.values())
+    while left > 0:
+        for message in consumer.consume(10_000, 1.0):
+            if message.error() is None:
+                total += len(message.key() or b"") + len(message.value() or b"")
+                left -= 1
+    consumer.close()
+    return total
+
+
 def clickmuncher_worker(
     bootstrap: str, topic: str, clicks: int, live_every_s: float = 5.0
 ) -> dict[str, float]:
     suffix = uuid.uuid4().hex[:8]
+    state_dir = Path(tempfile.mkdtemp(prefix="cm-bench-streams-"))
     windows_topic = f"bench-windows-{suffix}"
     ensure_topics(bootstrap, {windows_topic: COMPACTED}, 8)
     env = dict(
@@ -75,7 +103,7 @@ def clickmuncher_worker(
         CLICKMUNCHER_WINDOW_S=str(WINDOW_S),
         CLICKMUNCHER_GRACE_S="1",
         CLICKMUNCHER_PARTITIONS="8",
-        CLICKMUNCHER_STATE_DIR=tempfile.mkdtemp(prefix="cm-bench-streams-"),
+        CLICKMUNCHER_STATE_DIR=str(state_dir),
         CLICKMUNCHER_STREAMS_METRICS_PORT="0",
         CLICKMUNCHER_LIVE_EVERY_S=str(live_every_s),
         CLICKMUNCHER_LIVE_TOPIC=f"bench-live-{suffix}",
@@ -112,6 +140,8 @@ def clickmuncher_worker(
         "events_per_s": round(clicks / elapsed),
         "window_records": len(latest),
         "changelog_per_click": changelog_messages(bootstrap, f"bench-{suffix}") / clicks,
+        "changelog_bytes_per_click": changelog_bytes(bootstrap, f"bench-{suffix}") / clicks,
+        "rocksdb_mb": directory_mb(state_dir),
     }
 
 
@@ -136,12 +166,28 @@ def main() -> None:
                 str(WINDOW_S),
             ]
         )
+        classified_topic = f"{topic}-classes"
+        run_json(
+            [
+                *(
+                    sys.executable,
+                    str(HERE / "load.py"),
+                    "--bootstrap",
+                    bootstrap,
+                    "--topic",
+                    classified_topic,
+                ),
+                *("--clicks", str(args.clicks), "--urls", str(args.urls), "--window-s", str(WINDOW_S)),
+                "--classes",
+            ]
+        )
         print(
             f"bench: loaded {args.clicks} clicks, {loaded['window_records']} (url, window) pairs", flush=True
         )
         results = {
             "clickmuncher": clickmuncher_worker(bootstrap, topic, args.clicks),
             "no live counts": clickmuncher_worker(bootstrap, topic, args.clicks, live_every_s=0),
+            "with sketches": clickmuncher_worker(bootstrap, classified_topic, args.clicks),
             "quixstreams": run_json(
                 [quix_python(), str(HERE / "quix_peer.py"), *common, "--window-s", str(WINDOW_S)]
             ),
@@ -156,11 +202,14 @@ def main() -> None:
             f"{name:>14} {figures['seconds']:>8.1f} {figures['events_per_s']:>9.0f} "
             f"{ours / figures['events_per_s']:>15.2f}x"
         )
-    print(
-        f"clickmuncher: {results['clickmuncher']['window_records']:.0f} window records "
-        f"(expected {loaded['window_records']}), "
-        f"{results['clickmuncher']['changelog_per_click']:.3f} changelog messages per click"
-    )
+    for name in ("clickmuncher", "with sketches"):
+        figures = results[name]
+        print(
+            f"{name}: {figures['window_records']:.0f} window records (expected {loaded['window_records']}), "
+            f"{figures['changelog_per_click']:.3f} changelog messages and "
+            f"{figures['changelog_bytes_per_click']:.1f} bytes per click, "
+            f"RocksDB {figures['rocksdb_mb']:.1f} MB"
+        )
     print("targets: >= 2x quixstreams; share of the plain-dict ceiling shown above")
     quix, plain = results["quixstreams"]["events_per_s"], results["plain dict"]["events_per_s"]
     unpublished = results["no live counts"]["events_per_s"]
@@ -180,6 +229,16 @@ def main() -> None:
         f"{ours / quix:.2f}x",
         ">= 2x",
         ours / quix >= 2,
+    )
+    sketched = results["with sketches"]["events_per_s"]
+    print(f"classes and sketches cost {1 - sketched / ours:.1%} of the throughput without them")
+    record_summary(
+        "streams with classes and sketches, 1 worker",
+        f"{sketched:.0f} events/s",
+        f"Quix Streams {quix:.0f} events/s",
+        f"{sketched / quix:.2f}x",
+        ">= 2x",
+        sketched / quix >= 2,
     )
     record_summary(
         "streams vs Python ceiling",

@@ -216,7 +216,7 @@ class StreamsWorld(RuleBasedStateMachine):
         self.unowned: set[int] = set(PARTITIONS)
         # The sink's view since the last replay, and every (window, revision) → count ever emitted.
         self.epoch_start = 0
-        self.revisions: dict[tuple[WindowId, int], int] = {}
+        self.revisions: dict[tuple[WindowId, int], tuple[object, ...]] = {}
         self.start_worker("a")
 
     def teardown(self) -> None:
