@@ -18,7 +18,7 @@ from clickmuncher.records import CLASSES
 from gateway.signing import signature
 from sinks.tables import CLASS_COLUMNS, click_windows
 from tests.conftest import LocalBroker
-from tests.e2e.harness import SIGNING_KEY, gateway_port, pipeline, wait_for_port
+from tests.e2e.harness import SIGNING_KEY, gateway_port, pipeline
 from tests.e2e.traffic import wait_for_total
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(300)]
@@ -98,10 +98,7 @@ def test_each_class_is_counted_exactly_and_uniques_within_two_percent(
 ) -> None:
     port = gateway_port()
     with pipeline(kafka.bootstrap, pg_db_url, unique) as run:
-        run.start("sink", "sink")
-        run.start("streams-1", "streams")
-        run.start("gateway-1", "gateway", "--host", "127.0.0.1", "--port", str(port))
-        wait_for_port(port)
+        run.start_one_of_each(port)
         sent = asyncio.run(send(port, launch_requests()))
         sent += asyncio.run(send(port, crowd_requests()))
         assert sent == Counter({f"GET {LAUNCH}": 42, f"HEAD {LAUNCH}": 6, f"GET {CROWD}": CROWD_CLICKS})
