@@ -89,13 +89,13 @@ def click_fields(raw: bytes | None) -> ClickFields:
         # anything else takes the parser.
         ours = _GATEWAY_CLICK.fullmatch(raw)
         if ours is not None:
-            fast_ts_ms = int(ours[2])
+            fast_url, fast_ts, fast_cls, fast_vid = ours.groups()
+            fast_ts_ms = int(fast_ts)
             # (a URL ending in "://", such as "http://://", is refused by the parser's rules: so here too)
-            if len(ours[1]) <= MAX_URL_CHARS and fast_ts_ms <= MAX_TS_MS and not ours[1].endswith(b"://"):
-                vid = ours[4]
-                if vid is None:
-                    return ours[1].decode("ascii"), fast_ts_ms, HUMAN, None
-                return ours[1].decode("ascii"), fast_ts_ms, _CLASS_BYTES[ours[3]], vid.decode("ascii")
+            if len(fast_url) <= MAX_URL_CHARS and fast_ts_ms <= MAX_TS_MS and not fast_url.endswith(b"://"):
+                if fast_vid is None:
+                    return fast_url.decode("ascii"), fast_ts_ms, HUMAN, None
+                return fast_url.decode("ascii"), fast_ts_ms, _CLASS_BYTES[fast_cls], fast_vid.decode("ascii")
     body = _json_object(raw, MAX_CLICK_BYTES)
     url = body.get("url")
     ts_ms = body.get("ts_ms")

@@ -24,6 +24,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable
 from importlib.metadata import version
+from typing import TypeAlias
 
 from multidict import CIMultiDictProxy
 
@@ -94,8 +95,11 @@ def _literal(pattern: str) -> str | None:
     return "".join(out)
 
 
+Trie: TypeAlias = dict[str, "Trie"]  # "" marks the end of a word
+
+
 def _trie_expression(words: Iterable[str]) -> str:
-    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    trie: Trie = {}
     for word in words:
         node = trie
         for char in word:
@@ -104,7 +108,7 @@ def _trie_expression(words: Iterable[str]) -> str:
     return _node_expression(trie)
 
 
-def _node_expression(node: dict[str, dict]) -> str:  # type: ignore[type-arg]
+def _node_expression(node: Trie) -> str:
     branches = [re.escape(char) + _node_expression(child) for char, child in sorted(node.items()) if char]
     if not branches:
         return ""

@@ -12,7 +12,6 @@ assignment.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,8 +22,6 @@ from clickmuncher.records import json_string
 from streams import faust_glue
 from streams.ports import Change
 from streams.producer import BatchProducer, OutRecord
-
-_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 def encode_key(key: str) -> bytes:
@@ -37,14 +34,15 @@ def encode_value(value: Any) -> bytes:
 
     Window states and watermarks are lists of integers, a window state's possibly ending with its sketch
     in base64, written for every touched key: they are formatted directly (``json.dumps`` with separators
-    builds a new encoder per call, ten times slower); base64 needs no JSON escape."""
-    if type(value) is list:
-        if all(type(v) is int for v in value):
-            return ("[" + ",".join(map(str, value)) + "]").encode()
+    builds a new encoder per call, ten times slower)."""
+    if type(value) is list and value:
         last = value[-1]
-        ints = value[:-1]
-        if ints and type(last) is str and _BASE64.fullmatch(last) and all(type(v) is int for v in ints):
-            return ("[" + ",".join(map(str, ints)) + ',"' + last + '"]').encode()
+        if type(last) is str:
+            ints = value[:-1]
+            if ints and all(type(v) is int for v in ints):
+                return b"[%s,%s]" % (",".join(map(str, ints)).encode(), json_string(last))
+        elif all(type(v) is int for v in value):
+            return ("[" + ",".join(map(str, value)) + "]").encode()
     return json.dumps(value, separators=(",", ":")).encode()
 
 

@@ -198,10 +198,12 @@ def apply_click(
         )
     if cls == HUMAN:
         if vid is not None:
-            sketch = new.visitors()
+            sketch = new.hll
             if sketch is None:
                 sketch = new.hll = sketches.new()
-            sketch.update(vid)
+            elif type(sketch) is str:
+                sketch = new.visitors()
+            sketch.update(vid)  # type: ignore[union-attr]
     elif cls == BOT:
         new.bot += 1
     elif cls == PREVIEW:
