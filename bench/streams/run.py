@@ -87,6 +87,13 @@ def changelog_bytes(bootstrap: str, app_id: str) -> int:
     return total
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far: a figure the other work on
+    the machine moves far less than the wall clock."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def clickmuncher_worker(
     bootstrap: str, topic: str, clicks: int, live_every_s: float = 5.0
 ) -> dict[str, float]:
@@ -131,6 +138,7 @@ def clickmuncher_worker(
                 latest[key] = json.loads(value)["clicks"]
             counted = sum(latest.values())
         elapsed = time.monotonic() - began
+        cpu_s = process_cpu_s(worker.process.pid)
     finally:
         worker.stop()
         consumer.close()
@@ -138,6 +146,7 @@ def clickmuncher_worker(
         "events": clicks,
         "seconds": round(elapsed, 2),
         "events_per_s": round(clicks / elapsed),
+        "cpu_us_per_click": cpu_s / clicks * 1e6,
         "window_records": len(latest),
         "changelog_per_click": changelog_messages(bootstrap, f"bench-{suffix}") / clicks,
         "changelog_bytes_per_click": changelog_bytes(bootstrap, f"bench-{suffix}") / clicks,
@@ -208,7 +217,7 @@ def main() -> None:
             f"{name}: {figures['window_records']:.0f} window records (expected {loaded['window_records']}), "
             f"{figures['changelog_per_click']:.3f} changelog messages and "
             f"{figures['changelog_bytes_per_click']:.1f} bytes per click, "
-            f"RocksDB {figures['rocksdb_mb']:.1f} MB"
+            f"RocksDB {figures['rocksdb_mb']:.1f} MB, CPU {figures['cpu_us_per_click']:.1f} µs per click"
         )
     print("targets: >= 2x quixstreams; share of the plain-dict ceiling shown above")
     quix, plain = results["quixstreams"]["events_per_s"], results["plain dict"]["events_per_s"]
@@ -231,7 +240,11 @@ def main() -> None:
         ours / quix >= 2,
     )
     sketched = results["with sketches"]["events_per_s"]
-    print(f"classes and sketches cost {1 - sketched / ours:.1%} of the throughput without them")
+    cpu_ratio = results["with sketches"]["cpu_us_per_click"] / results["clickmuncher"]["cpu_us_per_click"]
+    print(
+        f"classes and sketches cost {1 - sketched / ours:.1%} of the throughput without them, "
+        f"{cpu_ratio - 1:.1%} more CPU per click"
+    )
     record_summary(
         "streams with classes and sketches, 1 worker",
         f"{sketched:.0f} events/s",

@@ -131,15 +131,17 @@ def test_snapshot_and_stats_show_live_counts_marked(settings: Settings, db_url: 
     result = CliRunner().invoke(main, ["stats"], env=env)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[3].split() == [A, "15", "+8", "live"]
-    assert lines[4].split() == [B, "5", "+5", "live"]
+    # url, clicks, human, bot, preview, prefetch, uniques (closed windows), of which live: records without
+    # classes count as human
+    assert lines[3].split() == [A, "15", "15", "0", "0", "0", "0", "+8", "live"]
+    assert lines[4].split() == [B, "5", "5", "0", "0", "0", "0", "+5", "live"]
     states = [line.split()[-1] for line in lines[9:12]]
     assert states == ["live", "live", "final"], result.output
     assert lines[-1] == f"live counts: 2 open window entries read from {settings.live_topic}"
 
     result = CliRunner().invoke(main, ["stats", "--no-live"], env=env)
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[3].split() == [A, "7"]
+    assert result.output.splitlines()[3].split() == [A, "7", "7", "0", "0", "0", "0"]
     absent = {**env, "CLICKMUNCHER_LIVE_TOPIC": settings.live_topic + "-missing"}
     result = CliRunner().invoke(main, ["stats"], env=absent)
     assert result.exit_code == 0 and "live counts: unavailable (topic" in result.output
