@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from clickmuncher import rawjson, sketches
+from clickmuncher import rawjson
 
 RECORD_VERSION = 1
 MAX_URL_CHARS = 2048  # the gateway's limit (SPEC §5)
@@ -286,6 +286,8 @@ def _classes(body: dict[str, Any], clicks: int) -> tuple[ByClass | None, int | N
         if uniques:
             raise RecordError("'uniques' without 'hll'")
         return (counts[0], counts[1], counts[2], counts[3]), 0, None
+    from clickmuncher import sketches  # here: the gateway, which reads no window, never loads the library
+
     try:
         sketch = sketches.checked_base64(body["hll"])
     except sketches.SketchError as e:
