@@ -26,13 +26,13 @@ from api.params import BadRequest, top_query, totals_query, uniques_query, windo
 from api.reader import LiveReader, now_ms
 from api.service import ReadService, TooManyWindows
 from clickmuncher.records import iso_utc
-from clickmuncher.settings import Settings
+from clickmuncher.settings import ApiSettings
 
 log = logging.getLogger("api.http")
 DB_THREADS = 4  # threads for blocking database calls, and connections in the pool
 T = TypeVar("T")
 
-SETTINGS = web.AppKey("settings", Settings)
+SETTINGS = web.AppKey("settings", ApiSettings)
 METRICS = web.AppKey("metrics", ApiMetrics)
 LIVE = web.AppKey("live", LiveCounts)
 SERVICE = web.AppKey("service", ReadService)
@@ -41,7 +41,7 @@ READER = web.AppKey("reader", LiveReader)
 PAGES = web.AppKey("pages", page.Pages)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: ApiSettings) -> web.Application:
     """The application; nothing is opened until it starts."""
     app = web.Application(middlewares=[_observe, _errors])
     app[SETTINGS] = settings

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clickmuncher.records import CLASSES, MAX_WINDOW_BYTES, ByClass
-from gateway.urls import Rejected, normalize_url
+from clickmuncher.urls import Rejected, normalize_url
 
 MAX_RECORD_BYTES = MAX_WINDOW_BYTES  # a sketch in base64 is most of it (SPEC §12)
 MAX_KEY_BYTES = 2100  # "<20 digits>:" + a URL of at most 2048 characters

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from multidict import MultiMapping
 
+from clickmuncher.db.times import EPOCH
 from clickmuncher.records import CLASSES
-from gateway.urls import Rejected, normalize_url
-from sinks.times import EPOCH
+from clickmuncher.urls import Rejected, normalize_url
 
 DAY_MS = 24 * 3600 * 1000
 MAX_LIMIT = 1000

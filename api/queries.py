@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from api.live import Key, LiveWindow, class_count
+from clickmuncher.db.tables import CLASS_COLUMNS, click_windows, clicks
+from clickmuncher.db.times import ms_to_datetime
 from clickmuncher.records import ByClass
-from sinks.tables import CLASS_COLUMNS, click_windows, clicks
-from sinks.times import ms_to_datetime
 
 IN_CHUNK = 1000  # URLs per IN list: SQLite's bound on parameters, and plans that stay index lookups
 

@@ -17,17 +17,17 @@ from api.db import make_read_engine
 from api.live import LiveWindow
 from api.merge import UrlCount, merge_top
 from api.reader import LiveUnavailable, read_snapshot
+from api.report import Cell, class_totals, format_table, recent_windows, top_urls
+from clickmuncher.db.schema import require_schema
+from clickmuncher.db.times import datetime_to_ms, parse_iso_utc
 from clickmuncher.records import CLASSES, iso_utc
-from clickmuncher.settings import ConfigError, Settings
-from sinks.schema import require_schema
-from sinks.stats import Cell, class_totals, format_table, recent_windows, top_urls
-from sinks.times import datetime_to_ms, parse_iso_utc
+from clickmuncher.settings import ApiSettings, ConfigError
 
 LIVE_TIMEOUT_S = 10.0
 FAR_FUTURE_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z
 
 
-def stats_command(settings: Settings, *, top: int, url: str | None, since: str | None, live: bool) -> None:
+def stats_command(settings: ApiSettings, *, top: int, url: str | None, since: str | None, live: bool) -> None:
     if top < 1:
         raise ConfigError("--top must be at least 1")
     since_at = parse_iso_utc(since, "--since") if since is not None else None
@@ -44,7 +44,7 @@ def stats_command(settings: Settings, *, top: int, url: str | None, since: str |
     print(note)
 
 
-def _live_windows(settings: Settings) -> tuple[list[LiveWindow], str]:
+def _live_windows(settings: ApiSettings) -> tuple[list[LiveWindow], str]:
     try:
         _check_reachable(settings.kafka_bootstrap)
         counts = read_snapshot(settings, LIVE_TIMEOUT_S)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from clickmuncher.kafka import broker
+from clickmuncher.devstack.kafka import broker
 
 
 def directory_mb(path: Path) -> float:

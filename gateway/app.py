@@ -17,7 +17,8 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from clickmuncher.records import ClickEvent
-from clickmuncher.settings import Settings
+from clickmuncher.settings import GatewaySettings
+from clickmuncher.urls import Rejected, bad_request
 from gateway.classes import Classifier
 from gateway.clicks import ClickSink
 from gateway.clientaddr import client_address, parse_networks
@@ -25,7 +26,6 @@ from gateway.guard import Guard
 from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimitedLog
 from gateway.server import Handler
-from gateway.urls import Rejected, bad_request
 from gateway.visitors import VisitorIds, visitor_key
 
 log = logging.getLogger("gateway.http")
@@ -36,7 +36,7 @@ Endpoint = Callable[[web.BaseRequest], web.Response]
 class Gateway:
     """The endpoints and what they need; raises ConfigError when the open-redirect guard cannot be built."""
 
-    def __init__(self, settings: Settings, sink: ClickSink | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, sink: ClickSink | None = None) -> None:
         self.settings = settings
         self.guard = Guard.from_settings(settings)
         self.metrics = Metrics.create()

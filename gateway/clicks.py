@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from clickmuncher.kafka.admin import ensure_topics
 from clickmuncher.records import ClickEvent
-from clickmuncher.settings import Settings
+from clickmuncher.settings import GatewaySettings
 from gateway.keeper import SpoolKeeper
 from gateway.metrics import Metrics
 from gateway.spool import Spool, claimed, replay_segment, segments
@@ -33,7 +33,7 @@ TOPIC_RETRY_S = 2.0
 IN_FLIGHT_GRACE_S = 1.0  # at shutdown, for requests already sent to a broker to be answered
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
+def producer_config(settings: GatewaySettings) -> dict[str, Any]:
     return {
         "bootstrap.servers": settings.kafka_bootstrap,
         "client.id": f"clickmuncher-gateway-{os.getpid()}",
@@ -55,7 +55,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
 class ClickSink:
     """Accepts clicks from request handlers; :meth:`start` and :meth:`close` bracket its life."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: GatewaySettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
         self.spool = Spool(settings.state_dir / "spool", settings.gateway_spool_max_bytes)

@@ -17,14 +17,14 @@ import hashlib
 import hmac
 from datetime import UTC, datetime
 
-from clickmuncher.settings import ConfigError, Settings
+from clickmuncher.settings import ConfigError, GatewaySettings
 
 MIN_KEY_BYTES = 32
 DAY_MS = 86_400_000
 _DERIVED_LABEL = b"clickmuncher visitor key"
 
 
-def visitor_key(settings: Settings) -> bytes:
+def visitor_key(settings: GatewaySettings) -> bytes:
     """The key visitor ids derive from; raises :class:`ConfigError` when there is none or it is short."""
     if settings.visitor_key is not None:
         key = settings.visitor_key.get_secret_value().encode()

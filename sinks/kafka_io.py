@@ -7,7 +7,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from clickmuncher.settings import Settings
+from clickmuncher.settings import SinkSettings
 from sinks.batch import DeadLetter, RawRecord
 from sinks.errors import REASON_MAX_CHARS
 
@@ -21,7 +21,7 @@ class DeliveryError(RuntimeError):
     """Dead letters could not be confirmed by the broker; the batch is retried."""
 
 
-def consumer_config(settings: Settings) -> dict[str, Any]:
+def consumer_config(settings: SinkSettings) -> dict[str, Any]:
     return {
         "bootstrap.servers": settings.kafka_bootstrap,
         "group.id": settings.sink_group,
@@ -35,7 +35,7 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
+def producer_config(settings: SinkSettings) -> dict[str, Any]:
     return {
         "bootstrap.servers": settings.kafka_bootstrap,
         "client.id": "clickmuncher-sink-dead-letters",

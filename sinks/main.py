@@ -9,14 +9,14 @@ import time
 from types import FrameType
 
 from clickmuncher.logs import log_start, setup_logging
-from clickmuncher.settings import Settings
+from clickmuncher.settings import SinkSettings
 from sinks.metrics import SinkMetrics
 from sinks.sink import open_sink
 
 log = logging.getLogger("sinks")
 
 
-def run(settings: Settings, **options: object) -> None:
+def run(settings: SinkSettings, **options: object) -> None:
     """Runs the sink until SIGTERM or SIGINT, then finishes the batch in hand and logs one summary line."""
     setup_logging()
     log_start("sink", settings, **options)
@@ -40,9 +40,9 @@ def _request_stop_on_signals(stop: threading.Event) -> None:
 
 def main() -> None:
     """``python -m sinks``: the same as ``clickmuncher sink``."""
-    from clickmuncher.cli import sink
+    from sinks.cli import sink_command
 
-    sink.main(prog_name="python -m sinks")
+    sink_command.main(prog_name="python -m sinks")
 
 
 if __name__ == "__main__":

@@ -18,13 +18,13 @@ from typing import TypeVar
 import sqlalchemy as sa
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from clickmuncher.db.engines import make_engine
+from clickmuncher.db.schema import upgrade
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
-from clickmuncher.settings import Settings
+from clickmuncher.settings import SinkSettings
 from sinks import errors, kafka_io, split, store
 from sinks.batch import Batch, DeadLetter, plan_batch, without_refused
-from sinks.db import make_engine
 from sinks.metrics import SinkMetrics
-from sinks.schema import upgrade
 
 log = logging.getLogger("sinks")
 T = TypeVar("T")
@@ -59,7 +59,7 @@ class Sink:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: SinkSettings,
         *,
         engine: sa.Engine,
         consumer: Consumer,
@@ -285,7 +285,7 @@ def _place(letter: DeadLetter) -> tuple[int, int]:
 
 @contextmanager
 def open_sink(
-    settings: Settings, *, metrics: SinkMetrics | None = None, stop: threading.Event | None = None
+    settings: SinkSettings, *, metrics: SinkMetrics | None = None, stop: threading.Event | None = None
 ) -> Iterator[Sink]:
     """Migrates the schema, ensures the topics, opens the engine and the clients, subscribes; closes all in
     reverse order on exit (the consumer leaves its group)."""

@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from clickmuncher.db.tables import CLASS_COLUMNS, click_windows, clicks, sink_offsets
+from clickmuncher.db.times import datetime_to_ms, ms_to_datetime
 from clickmuncher.records import ClickWindow
 from sinks.batch import Batch, StoredWindow, WindowKey, plan_writes, window_key
-from sinks.tables import CLASS_COLUMNS, click_windows, clicks, sink_offsets
-from sinks.times import datetime_to_ms, ms_to_datetime
 
 FROM_BEGINNING = -2
 """``next_offset`` of a partition the sink has not read yet (librdkafka's ``OFFSET_BEGINNING``)."""

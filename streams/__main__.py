@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from clickmuncher.settings import ConfigError, load_settings
+from clickmuncher.settings import ConfigError, StreamsSettings, load_settings
 from streams.main import run
 
 
 def main() -> None:
     try:
-        run(load_settings())
+        run(load_settings(StreamsSettings))
     except ConfigError as e:
         print(f"streams: {e}", file=sys.stderr)
         sys.exit(2)

@@ -18,7 +18,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from clickmuncher.settings import Settings
+from clickmuncher.settings import StreamsSettings
 from streams import drain, faust_glue
 from streams.acks import BatchAcks
 from streams.engine import Engine
@@ -35,7 +35,7 @@ TICK_S = 0.5
 CAUGHT_UP_TIMEOUT_S = 2.0
 
 
-def rules_from(settings: Settings) -> WindowRules:
+def rules_from(settings: StreamsSettings) -> WindowRules:
     return WindowRules(
         window_ms=settings.window_s * 1000,
         grace_ms=settings.grace_s * 1000,
@@ -48,17 +48,17 @@ def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
 
 
-def state_path(settings: Settings) -> Path:
+def state_path(settings: StreamsSettings) -> Path:
     """Where this app's local table stores live (one directory per app id)."""
     return settings.state_dir / "streams" / settings.streams_app_id
 
 
-def changelog_topic(settings: Settings) -> str:
+def changelog_topic(settings: StreamsSettings) -> str:
     """The window table's changelog, named as Faust names it."""
     return f"{settings.streams_app_id}-{TABLE_NAME}-changelog"
 
 
-def faust_app(settings: Settings) -> faust_glue.StreamsApp:
+def faust_app(settings: StreamsSettings) -> faust_glue.StreamsApp:
     return faust_glue.StreamsApp(
         settings.streams_app_id,
         broker=broker_urls(settings.kafka_bootstrap),
@@ -82,7 +82,7 @@ def faust_app(settings: Settings) -> faust_glue.StreamsApp:
 class Worker:
     """The parts of one worker: the Faust app, the engine, and the producer the engine writes with."""
 
-    def __init__(self, settings: Settings, metrics: StreamsMetrics) -> None:
+    def __init__(self, settings: StreamsSettings, metrics: StreamsMetrics) -> None:
         """Builds (does not start) the worker; no I/O here."""
         self.app = faust_app(settings)
         self.clicks_topic = settings.clicks_topic

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 from clickmuncher.logs import FORMAT, log_start, setup_logging
-from clickmuncher.settings import Settings
+from clickmuncher.settings import StreamsSettings
 from streams.app import Worker, changelog_topic, state_path
 from streams.metrics import StreamsMetrics
 from streams.replay import check_no_pending_replay
@@ -30,7 +30,7 @@ LOGGING = {
 GC_GEN0_THRESHOLD = 50_000
 
 
-def ensure_streams_topics(settings: Settings) -> list[str]:
+def ensure_streams_topics(settings: StreamsSettings) -> list[str]:
     """The topics this worker reads and writes, and the table's changelog.
 
     The changelog is created here, before Faust starts, rather than by Faust's own declaration: workers
@@ -48,11 +48,11 @@ def ensure_streams_topics(settings: Settings) -> list[str]:
     return ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
 
 
-def table_dir(settings: Settings) -> Path:
+def table_dir(settings: StreamsSettings) -> Path:
     return state_path(settings)
 
 
-def run(settings: Settings, **options: object) -> None:
+def run(settings: StreamsSettings, **options: object) -> None:
     """Runs the worker until SIGINT/SIGTERM (Faust's worker drains and stops cleanly)."""
     from streams import faust_glue
 

@@ -56,7 +56,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, New
 
 from clickmuncher.kafka.admin import COMPACTED, wait_until_visible
 from clickmuncher.logs import log_start, setup_logging
-from clickmuncher.settings import ConfigError, Settings
+from clickmuncher.settings import ConfigError, StreamsSettings
 from streams.app import changelog_topic
 from streams.table import changelog_records
 from streams.windows import floor_key
@@ -90,7 +90,7 @@ def parse_from(text: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def replay_command(settings: Settings, from_: str) -> None:
+def replay_command(settings: StreamsSettings, from_: str) -> None:
     at_ms = parse_from(from_)
     setup_logging()
     log_start("replay-streams", settings, from_=from_)
@@ -113,7 +113,7 @@ def replay_command(settings: Settings, from_: str) -> None:
     )
 
 
-def check_no_pending_replay(settings: Settings) -> None:
+def check_no_pending_replay(settings: StreamsSettings) -> None:
     """Raises :class:`ConfigError` when a ``replay streams`` of this app id was interrupted: a worker started
     now could count from a half-reset state (see the module docstring)."""
     from_ms = pending_replay(settings)
@@ -124,7 +124,7 @@ def check_no_pending_replay(settings: Settings) -> None:
         )
 
 
-def pending_replay(settings: Settings) -> int | None:
+def pending_replay(settings: StreamsSettings) -> int | None:
     """The ``from_ms`` of an unfinished replay marked on the streams group's committed offsets of ``clicks``.
 
     Read through a consumer of the group that does not join it (``committed()`` waits out a coordinator
@@ -166,7 +166,7 @@ def _refuse_if_running(admin: AdminClient, group: str) -> None:
         raise ConfigError(f"consumer group {group} has {len(described.members)} members: stop the workers")
 
 
-def _offsets_at(settings: Settings, from_ms: int) -> list[TopicPartition]:
+def _offsets_at(settings: StreamsSettings, from_ms: int) -> list[TopicPartition]:
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.streams_app_id})
     try:
         topic = settings.clicks_topic
@@ -197,7 +197,7 @@ def _refuse_if_not_retained(partition: int, offset: int, low: int) -> None:
         )
 
 
-def _changelog_shape(admin: AdminClient, settings: Settings) -> TopicShape:
+def _changelog_shape(admin: AdminClient, settings: StreamsSettings) -> TopicShape:
     """The changelog as it is, to recreate it alike; if it is missing, the replication of ``clicks``."""
     existing = _shape(admin, changelog_topic(settings))
     if existing is not None:
@@ -224,7 +224,9 @@ def _shape(admin: AdminClient, topic: str) -> TopicShape | None:
     return TopicShape(len(meta.partitions), replication, config)
 
 
-def _recreate_changelog(admin: AdminClient, settings: Settings, shape: TopicShape, from_ms: int) -> None:
+def _recreate_changelog(
+    admin: AdminClient, settings: StreamsSettings, shape: TopicShape, from_ms: int
+) -> None:
     """Deletes the changelog (if it exists) and creates it again as ``shape`` with the floor records."""
     topic = changelog_topic(settings)
     if topic in admin.list_topics(timeout=TIMEOUT_S).topics:
@@ -248,7 +250,7 @@ def _recreate_changelog(admin: AdminClient, settings: Settings, shape: TopicShap
     _write_floor(settings, topic, shape.partitions, from_ms)
 
 
-def _write_floor(settings: Settings, topic: str, partitions: int, from_ms: int) -> None:
+def _write_floor(settings: StreamsSettings, topic: str, partitions: int, from_ms: int) -> None:
     failures: list[str] = []
 
     def on_delivery(error: Any, _message: Any) -> None:

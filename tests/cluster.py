@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from clickmuncher.kafka import broker, certs, cluster
+from clickmuncher.devstack.kafka import broker, certs, cluster
 from clickmuncher.kafka.config import KafkaSettings
 from clickmuncher.settings import Settings, load_settings
 
@@ -64,7 +64,7 @@ class LocalCluster:
 
     def settings(self, **overrides: Any) -> Settings:
         """The settings a service would load with ``client.env`` as its ``.env`` file, plus ``overrides``."""
-        return load_settings(_env_file=self.client_env, **overrides)
+        return load_settings(Settings, _env_file=self.client_env, **overrides)
 
     def env(self) -> dict[str, str]:
         """``client.env`` as a dict, for the environment of a subprocess."""

@@ -37,11 +37,11 @@ from api import queries
 from api.live import LiveWindow
 from bench.api.load import Shape, copy_rows, url_of
 from bench.common import address, bootstrap_or_local, record_summary
+from clickmuncher.db.schema import upgrade
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
-from clickmuncher.kafka.broker import free_port
-from clickmuncher.pgcluster import PgCluster, create_database
 from clickmuncher.records import ClickWindow
-from sinks.schema import upgrade
+from tests.pgcluster import PgCluster, create_database
 
 DAY_MS = 86_400_000
 TARGET_MS = 50.0

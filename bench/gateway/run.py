@@ -32,7 +32,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.common import address, bootstrap_or_local, record_summary
-from clickmuncher.kafka import broker
+from clickmuncher.devstack.kafka import broker
 from clickmuncher.kafka.admin import ensure_topics
 from gateway.signing import signature
 

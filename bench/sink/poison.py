@@ -39,14 +39,14 @@ import sqlalchemy as sa
 from confluent_kafka import Producer
 
 from bench.common import address, bootstrap_or_local, record_summary
+from clickmuncher.db.schema import upgrade
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
-from clickmuncher.kafka.broker import free_port
-from clickmuncher.pgcluster import PgCluster, create_database
 from clickmuncher.records import ClickWindow
 from clickmuncher.settings import Settings
 from sinks.batch import Batch
-from sinks.schema import upgrade
 from sinks.sink import open_sink
+from tests.pgcluster import PgCluster, create_database
 
 WINDOW_MS = 1_800_000
 START_MS = 1_795_000_000_000 - 1_795_000_000_000 % WINDOW_MS

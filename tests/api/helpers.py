@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from confluent_kafka import Producer
 
+from clickmuncher.db.engines import make_engine
+from clickmuncher.db.tables import click_windows, clicks
+from clickmuncher.db.times import ms_to_datetime
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 from clickmuncher.records import ClickWindow
-from sinks.db import make_engine
 from sinks.store import window_row
-from sinks.tables import click_windows, clicks
-from sinks.times import ms_to_datetime
 
 WINDOW_MS = 60_000
 T0_MS = 1_790_000_040_000 - 1_790_000_040_000 % WINDOW_MS  # a window-aligned moment in 2026

@@ -25,10 +25,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from bench.api.load import Shape, insert_rows, url_of
 from bench.common import address, bootstrap_or_local
+from clickmuncher.db.schema import upgrade
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
-from clickmuncher.kafka.broker import free_port
 from clickmuncher.records import ClickWindow
-from sinks.schema import upgrade
 from tests.api.browser import chromium
 
 WINDOW_MS = 1_800_000

@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import LIVE, SERVICE, create_app
 from api.live import LiveWindow
 from api.page import CSP
+from clickmuncher.db.schema import upgrade
 from clickmuncher.records import ClickWindow, iso_utc
 from clickmuncher.settings import Settings
-from sinks.schema import upgrade
 from tests.api.helpers import T0_MS, WINDOW_MS, closed, db_sum, seed
 
 pytestmark = pytest.mark.kafka

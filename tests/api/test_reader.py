@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from api.app import create_app
 from api.reader import read_snapshot
 from clickmuncher.cli import main
+from clickmuncher.db.schema import upgrade
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 from clickmuncher.settings import Settings
-from sinks.schema import upgrade
 from tests.api.helpers import WINDOW_MS, closed, live_value, produce_live, seed
 
 pytestmark = pytest.mark.kafka

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.devstack.kafka.broker import free_port
 
 SIGNING_KEY = "e2e-signing-key-of-at-least-32-bytes"  # the gateway refuses keys under 32 bytes
 

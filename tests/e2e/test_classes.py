@@ -14,9 +14,9 @@ import sqlalchemy as sa
 
 from api.live import LiveCounts
 from api.service import ReadService
+from clickmuncher.db.tables import CLASS_COLUMNS, click_windows
 from clickmuncher.records import CLASSES
 from gateway.signing import signature
-from sinks.tables import CLASS_COLUMNS, click_windows
 from tests.conftest import LocalBroker
 from tests.e2e.harness import SIGNING_KEY, gateway_port, pipeline
 from tests.e2e.traffic import wait_for_total

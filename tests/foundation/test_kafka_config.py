@@ -9,7 +9,7 @@ import faust
 import pytest
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-from clickmuncher.kafka import certs
+from clickmuncher.devstack.kafka import certs
 from clickmuncher.kafka.config import (
     KafkaSettings,
     admin_config,
@@ -19,7 +19,7 @@ from clickmuncher.kafka.config import (
     producer_config,
 )
 from clickmuncher.logs import start_line
-from clickmuncher.settings import ConfigError, load_settings
+from clickmuncher.settings import ConfigError, Settings, load_settings
 
 SASL_SSL = {
     "CLICKMUNCHER_KAFKA_BOOTSTRAP": "b1.example.net:9096,b2.example.net:9096",
@@ -57,7 +57,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def env_settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> KafkaSettings:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return load_settings(_env_file=None).kafka
+    return load_settings(Settings, _env_file=None).kafka
 
 
 def test_default_is_plaintext_localhost(clean_env: pytest.MonkeyPatch) -> None:
@@ -117,7 +117,7 @@ def test_bad_settings_are_one_line_config_errors(
 def test_password_masked_in_start_line_and_repr(clean_env: pytest.MonkeyPatch) -> None:
     for name, value in SASL_SSL.items():
         clean_env.setenv(name, value)
-    settings = load_settings(_env_file=None)
+    settings = load_settings(Settings, _env_file=None)
     line = start_line("gateway", settings)
     assert "s3cret-pw" not in line and "kafka_sasl_password=***" in line
     assert "s3cret-pw" not in repr(settings.kafka) and "s3cret-pw" not in str(settings.kafka.masked())

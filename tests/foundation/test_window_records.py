@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clickmuncher import sketches
+from clickmuncher.db.times import ms_to_datetime
 from clickmuncher.records import (
     MAX_REVISION,
     MAX_TS_MS,
@@ -23,7 +24,6 @@ from clickmuncher.records import (
     RecordError,
     iso_utc,
 )
-from sinks.times import ms_to_datetime
 
 START_MS = 1_795_480_200_000
 GOOD = ClickWindow("https://example.com/", START_MS, START_MS + 1_800_000, 42, 1)

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.devstack.kafka.broker import free_port
 from gateway.spool import segments
 from tests.conftest import LocalBroker
 from tests.gateway.helpers import (

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.records import ClickEvent
 from clickmuncher.settings import ConfigError
 from gateway.main import EXIT_CLICKS_LOST, check_settings

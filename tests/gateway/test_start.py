@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.records import ClickEvent
 from gateway.spool import Spool, segments
 from tests.gateway.helpers import GatewayClient, create_topic, gateway_settings, read_topic, wait_for

@@ -12,12 +12,12 @@ from typing import Any
 import sqlalchemy as sa
 from confluent_kafka import Consumer, Producer
 
+from clickmuncher.db.times import datetime_to_ms
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 from clickmuncher.records import ClickWindow
 from clickmuncher.settings import Settings
 from sinks.batch import dedupe
 from sinks.sink import Sink, SinkSummary, open_sink
-from sinks.times import datetime_to_ms
 
 PARTITIONS = 3
 RUN_LIMIT_S = 90.0

@@ -10,12 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from clickmuncher import sketches
+from clickmuncher.db.engines import make_engine
+from clickmuncher.db.schema import upgrade
+from clickmuncher.db.tables import CLASS_COLUMNS, click_windows
 from clickmuncher.records import ClickWindow
 from sinks import store
 from sinks.batch import RawRecord, plan_batch
-from sinks.db import make_engine
-from sinks.schema import upgrade
-from sinks.tables import CLASS_COLUMNS, click_windows
 from tests.sinks.helpers import assert_consistent, expected_state, read_clicks, read_windows, window
 
 TOPIC = "cw-store"

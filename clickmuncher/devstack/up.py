@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from clickmuncher.kafka import broker
+from clickmuncher.devstack.kafka import broker
 from clickmuncher.settings import ConfigError, Settings
 
 SERVICES = ("sink", "api", "streams", "gateway")  # start order; stopped in reverse
@@ -149,8 +149,8 @@ def _request_stop(signum: int, frame: object) -> None:
 
 
 def run_stack(settings: Settings, *, demo: bool, gateway_port: int, api_port: int) -> None:
+    from clickmuncher.devstack.setup import create_topics, print_examples
     from clickmuncher.logs import start_line
-    from clickmuncher.stack_setup import create_topics, print_examples
 
     key = None
     if settings.signing_key is None and not settings.allowed_hosts:
@@ -188,7 +188,7 @@ def supervise(children: list[Child], settings: Settings, demo_bases: tuple[str, 
     (the gateway's and the api's addresses) it also runs the demo."""
     demo = None
     if demo_bases is not None:
-        from clickmuncher.demo import Demo
+        from clickmuncher.devstack.demo import Demo
 
         demo = Demo(settings, *demo_bases)
     while True:

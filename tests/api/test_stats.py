@@ -7,12 +7,12 @@ import sys
 
 from click.testing import CliRunner
 
+from api.report import format_table, totals
 from clickmuncher import sketches
 from clickmuncher.cli import main
+from clickmuncher.db.engines import make_engine
 from clickmuncher.records import ClickWindow, iso_utc
 from sinks.batch import RawRecord, plan_batch
-from sinks.db import make_engine
-from sinks.stats import format_table, totals
 from sinks.store import claim_partitions, write_batch
 from tests.sinks.helpers import T0_MS, WINDOW_MS, window
 

@@ -10,10 +10,10 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from clickmuncher import sketches
+from clickmuncher.db.engines import make_engine
+from clickmuncher.db.tables import CLASS_COLUMNS, click_windows, clicks
+from clickmuncher.db.times import datetime_to_ms
 from clickmuncher.records import iso_utc
-from sinks.db import make_engine
-from sinks.tables import CLASS_COLUMNS, click_windows, clicks
-from sinks.times import datetime_to_ms
 
 Cell = str | int
 
