@@ -16,6 +16,11 @@ from clickmuncher.devstack.kafka import broker
 from clickmuncher.kafka.config import KafkaSettings
 
 
+def directory_mb(path: Path) -> float:
+    """Megabytes of the files under ``path`` (a worker's RocksDB store)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
 @contextmanager
 def bootstrap_or_local(bootstrap: str | None) -> Iterator[broker.BrokerInfo | str]:
     """Yields ``bootstrap`` when given, else the info of a broker started for this run and stopped after."""

@@ -144,6 +144,11 @@ class GatewaySettings(CommonSettings):
     gateway_metrics_port: int = Field(default=9100, ge=0, le=65535)
     gateway_verdict_cache: int = Field(default=10_000, ge=0)
     gateway_uvloop: bool = True
+    # click classes and unique visitors (SPEC §12, docs/gateway.md): the secret visitor ids are keyed with
+    # (unset: derived from the signing key; the gateway refuses to start with neither), and how many
+    # User-Agents' classes each gateway process caches.
+    visitor_key: SecretStr | None = None
+    gateway_agent_cache: int = Field(default=10_000, ge=0)
 
     @field_validator("allowed_hosts", "trusted_proxies", mode="before")
     @classmethod

@@ -19,9 +19,11 @@ from clickmuncher.kafka.check import check_at_start
 from clickmuncher.logs import log_start, setup_logging
 from clickmuncher.settings import ConfigError, GatewaySettings
 from gateway.app import Gateway, metrics_handler
+from gateway.classes import crawler_list_version
 from gateway.guard import Guard
 from gateway.server import GatewayServer, listen
 from gateway.spool import prepare
+from gateway.visitors import visitor_key
 
 log = logging.getLogger("gateway")
 EXIT_CLICKS_LOST = 1
@@ -30,6 +32,7 @@ EXIT_CLICKS_LOST = 1
 def check_settings(settings: GatewaySettings) -> None:
     """Raises :class:`ConfigError` for a configuration the gateway cannot work with (SPEC §5)."""
     Guard.from_settings(settings)  # an empty or malformed bootstrap is refused by the settings already
+    visitor_key(settings)
     prepare(settings.state_dir / "spool")
 
 
@@ -43,7 +46,15 @@ def run(settings: GatewaySettings, host: str = "127.0.0.1", port: int = 8080, wo
         raise ConfigError("--workers must be at least 1")
     check_settings(settings)  # fail fast, in the parent, with a one-line reason
     setup_logging()
-    log_start("gateway", settings, host=host, port=port, workers=workers, event_loop=_loop_name(settings))
+    log_start(
+        "gateway",
+        settings,
+        host=host,
+        port=port,
+        workers=workers,
+        event_loop=_loop_name(settings),
+        crawler_list=crawler_list_version(),
+    )
     check_at_start(settings, "gateway")  # once, in the parent: a wrong password or CA ends it in one line
     if workers == 1:
         if serve(settings, host, port, reuse_port=False):

@@ -1,6 +1,10 @@
 """Pre-loads the benchmark topic: clicks over Zipf-distributed URLs, event times spread over closed windows.
 
-    python bench/streams/load.py --bootstrap B --topic bench-clicks --clicks 1000000 --urls 100000
+    python bench/streams/load.py --bootstrap B --topic bench-clicks --clicks 1000000 --urls 100000 [--classes]
+
+With ``--classes`` the clicks are those of a gateway of SPEC §12: half human, from Zipf-distributed visitors
+(200,000 of them), the rest bots, link previews and prefetches (with visitor ids too); without it, the
+clicks of the first record version (no class, no visitor: human without a visitor for the worker).
 
 Prints one JSON line: the topic, the counts, and the expected number of (url, window) records.
 """
@@ -18,7 +22,9 @@ from confluent_kafka import Producer
 
 from clickmuncher.kafka.admin import ensure_topics
 from clickmuncher.kafka.config import KafkaSettings, producer_config
-from clickmuncher.records import ClickEvent
+from clickmuncher.records import HUMAN, ClickEvent
+
+VISITORS = 200_000
 
 
 def zipf_sampler(n_urls: int, seed: int) -> tuple[random.Random, list[float]]:
@@ -48,6 +54,15 @@ def produce_poison(producer: Producer, topic: str, key: bytes, count: int) -> in
     return count
 
 
+def classified(event: ClickEvent, rng: random.Random, visitors: list[float]) -> ClickEvent:
+    """``event`` with a class (human half the time, else bot, preview or prefetch) and a visitor id (a
+    Zipf-distributed visitor: some click often, most once)."""
+    draw = rng.random()
+    cls = HUMAN if draw < 0.5 else 1 + int((draw - 0.5) * 6)
+    visitor = bisect(visitors, rng.random() * visitors[-1])
+    return ClickEvent(event.url, event.ts_ms, cls, f"{visitor * 0x9E3779B97F4A7C15 % 2**64:016x}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True)
@@ -59,10 +74,12 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--poison-every", type=int, default=0, help="after every N clicks, a run of poison")
     parser.add_argument("--poison-run", type=int, default=1000, help="poison records in a row, one partition")
+    parser.add_argument("--classes", action="store_true", help="clicks with a class and a visitor id")
     args = parser.parse_args()
     ensure_topics(args.bootstrap, {args.topic: {}}, args.partitions)
     rng, cumulative = zipf_sampler(args.urls, seed=42)
     total = cumulative[-1]
+    visitor_rng, visitor_weights = zipf_sampler(VISITORS, seed=43)
     width_ms = args.window_s * 1000
     # Windows that all closed well before now, so every worker can close them by event time or wall clock.
     first_ms = (int(time.time() * 1000) // width_ms - args.windows - 2) * width_ms
@@ -85,6 +102,8 @@ def main() -> None:
         rank = bisect(cumulative, rng.random() * total)
         ts_ms = first_ms + (i * span_ms) // args.clicks
         event = ClickEvent(url=f"https://site{rank % 97}.example.com/page/{rank}", ts_ms=ts_ms)
+        if args.classes:
+            event = classified(event, visitor_rng, visitor_weights)
         keys.add((rank, ts_ms - ts_ms % width_ms))
         while True:
             try:

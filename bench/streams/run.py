@@ -6,7 +6,13 @@ consumer counting in a dict (the ceiling for Python), one after the other in one
 
 clickmuncher's time runs from process start to its last window emitted (every click counted in a record on
 click-windows); the peers' from process start to their last event processed. Also prints the changelog
-messages clickmuncher wrote per click. Quix runs in its own virtualenv (.venv-bench-quix, made on first use).
+messages and bytes clickmuncher wrote per click and the size of its RocksDB store at the end. Quix runs in
+its own virtualenv (.venv-bench-quix, made on first use).
+
+"with sketches" drains a second topic of the same clicks carrying a class and a visitor id (SPEC §12: half
+human from Zipf-distributed visitors, bench/streams/load.py --classes): class counts and a HyperLogLog sketch
+per (URL, window) in the state, the sketch in every changelog record and window record. The other runs read
+clicks of the first record version (human, no visitor: no sketch).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench.common import StreamsWorker, address, bootstrap_or_local, kafka, record_summary
+from bench.common import StreamsWorker, address, bootstrap_or_local, directory_mb, kafka, record_summary
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 from clickmuncher.kafka.config import admin_config, consumer_config
 
@@ -61,10 +67,39 @@ def changelog_messages(bootstrap: str, app_id: str) -> int:
     return total
 
 
+def changelog_bytes(bootstrap: str, app_id: str) -> int:
+    """Bytes of keys and values on the worker's changelog topics, read to their ends."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(app_id) and "changelog" in t]
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-bytes-{uuid.uuid4().hex[:6]}"})
+    ends = {
+        (topic, p): consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+        for topic in topics
+        for p in admin.list_topics(topic, timeout=30).topics[topic].partitions
+    }
+    consumer.assign([TopicPartition(topic, p, 0) for (topic, p), end in ends.items() if end > 0])
+    total, left = 0, sum(ends.values())
+    while left > 0:
+        for message in consumer.consume(10_000, 1.0):
+            if message.error() is None:
+                total += len(message.key() or b"") + len(message.value() or b"")
+                left -= 1
+    consumer.close()
+    return total
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far: a figure the other work on
+    the machine moves far less than the wall clock."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def clickmuncher_worker(
     bootstrap: str, topic: str, clicks: int, live_every_s: float = 5.0
 ) -> dict[str, float]:
     suffix = uuid.uuid4().hex[:8]
+    state_dir = Path(tempfile.mkdtemp(prefix="cm-bench-streams-"))
     windows_topic = f"bench-windows-{suffix}"
     ensure_topics(bootstrap, {windows_topic: COMPACTED}, 8)
     env = dict(
@@ -76,7 +111,7 @@ def clickmuncher_worker(
         CLICKMUNCHER_WINDOW_S=str(WINDOW_S),
         CLICKMUNCHER_GRACE_S="1",
         CLICKMUNCHER_PARTITIONS="8",
-        CLICKMUNCHER_STATE_DIR=tempfile.mkdtemp(prefix="cm-bench-streams-"),
+        CLICKMUNCHER_STATE_DIR=str(state_dir),
         CLICKMUNCHER_STREAMS_METRICS_PORT="0",
         CLICKMUNCHER_LIVE_EVERY_S=str(live_every_s),
         CLICKMUNCHER_LIVE_TOPIC=f"bench-live-{suffix}",
@@ -98,6 +133,7 @@ def clickmuncher_worker(
                 latest[key] = json.loads(value)["clicks"]
             counted = sum(latest.values())
         elapsed = time.monotonic() - began
+        cpu_s = process_cpu_s(worker.process.pid)
     finally:
         worker.stop()
         consumer.close()
@@ -105,8 +141,11 @@ def clickmuncher_worker(
         "events": clicks,
         "seconds": round(elapsed, 2),
         "events_per_s": round(clicks / elapsed),
+        "cpu_us_per_click": cpu_s / clicks * 1e6,
         "window_records": len(latest),
         "changelog_per_click": changelog_messages(bootstrap, f"bench-{suffix}") / clicks,
+        "changelog_bytes_per_click": changelog_bytes(bootstrap, f"bench-{suffix}") / clicks,
+        "rocksdb_mb": directory_mb(state_dir),
     }
 
 
@@ -131,12 +170,28 @@ def main() -> None:
                 str(WINDOW_S),
             ]
         )
+        classified_topic = f"{topic}-classes"
+        run_json(
+            [
+                *(
+                    sys.executable,
+                    str(HERE / "load.py"),
+                    "--bootstrap",
+                    bootstrap,
+                    "--topic",
+                    classified_topic,
+                ),
+                *("--clicks", str(args.clicks), "--urls", str(args.urls), "--window-s", str(WINDOW_S)),
+                "--classes",
+            ]
+        )
         print(
             f"bench: loaded {args.clicks} clicks, {loaded['window_records']} (url, window) pairs", flush=True
         )
         results = {
             "clickmuncher": clickmuncher_worker(bootstrap, topic, args.clicks),
             "no live counts": clickmuncher_worker(bootstrap, topic, args.clicks, live_every_s=0),
+            "with sketches": clickmuncher_worker(bootstrap, classified_topic, args.clicks),
             "quixstreams": run_json(
                 [quix_python(), str(HERE / "quix_peer.py"), *common, "--window-s", str(WINDOW_S)]
             ),
@@ -151,11 +206,14 @@ def main() -> None:
             f"{name:>14} {figures['seconds']:>8.1f} {figures['events_per_s']:>9.0f} "
             f"{ours / figures['events_per_s']:>15.2f}x"
         )
-    print(
-        f"clickmuncher: {results['clickmuncher']['window_records']:.0f} window records "
-        f"(expected {loaded['window_records']}), "
-        f"{results['clickmuncher']['changelog_per_click']:.3f} changelog messages per click"
-    )
+    for name in ("clickmuncher", "with sketches"):
+        figures = results[name]
+        print(
+            f"{name}: {figures['window_records']:.0f} window records (expected {loaded['window_records']}), "
+            f"{figures['changelog_per_click']:.3f} changelog messages and "
+            f"{figures['changelog_bytes_per_click']:.1f} bytes per click, "
+            f"RocksDB {figures['rocksdb_mb']:.1f} MB, CPU {figures['cpu_us_per_click']:.1f} µs per click"
+        )
     print("targets: >= 2x quixstreams; share of the plain-dict ceiling shown above")
     quix, plain = results["quixstreams"]["events_per_s"], results["plain dict"]["events_per_s"]
     unpublished = results["no live counts"]["events_per_s"]
@@ -175,6 +233,20 @@ def main() -> None:
         f"{ours / quix:.2f}x",
         ">= 2x",
         ours / quix >= 2,
+    )
+    sketched = results["with sketches"]["events_per_s"]
+    cpu_ratio = results["with sketches"]["cpu_us_per_click"] / results["clickmuncher"]["cpu_us_per_click"]
+    print(
+        f"classes and sketches cost {1 - sketched / ours:.1%} of the throughput without them, "
+        f"{cpu_ratio - 1:.1%} more CPU per click"
+    )
+    record_summary(
+        "streams with classes and sketches, 1 worker",
+        f"{sketched:.0f} events/s",
+        f"Quix Streams {quix:.0f} events/s",
+        f"{sketched / quix:.2f}x",
+        ">= 2x",
+        sketched / quix >= 2,
     )
     record_summary(
         "streams vs Python ceiling",

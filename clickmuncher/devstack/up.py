@@ -46,9 +46,10 @@ class Child:
             print(f"{self.name:<8}| {line}", flush=True)
 
 
-def dev_signing_key(state_dir: Path) -> str:
-    """The development signing key kept in ``state_dir/signing.key``; made on first use."""
-    path = state_dir / "signing.key"
+def dev_signing_key(state_dir: Path, name: str = "signing.key") -> str:
+    """The development signing key kept in ``state_dir/signing.key`` (or another secret, in ``name``); made
+    on first use."""
+    path = state_dir / name
     if path.exists():
         return path.read_text().strip()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -93,10 +94,12 @@ def ensure_broker(settings: Settings) -> Path | None:
     return data_dir
 
 
-def child_env(settings: Settings, signing_key: str | None) -> dict[str, str]:
+def child_env(settings: Settings, signing_key: str | None, visitor_key: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     if signing_key is not None:
         env["CLICKMUNCHER_SIGNING_KEY"] = signing_key
+    if visitor_key is not None:
+        env["CLICKMUNCHER_VISITOR_KEY"] = visitor_key
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -157,10 +160,14 @@ def run_stack(settings: Settings, *, demo: bool, gateway_port: int, api_port: in
     if settings.signing_key is None and not settings.allowed_hosts:
         key = dev_signing_key(settings.state_dir)
         settings = settings.model_copy(update={"signing_key": SecretStr(key)})
+    # Allow-listed hosts and no key at all: visitor ids still need a secret (docs/gateway.md).
+    visitors = None
+    if settings.signing_key is None and settings.visitor_key is None:
+        visitors = dev_signing_key(settings.state_dir, "visitor.key")
     print(start_line("up", settings, gateway_port=gateway_port, api_port=api_port, demo=demo), flush=True)
     started_broker = ensure_broker(settings)
     create_topics(settings)
-    children = start_children(child_env(settings, key), gateway_port, api_port)
+    children = start_children(child_env(settings, key, visitors), gateway_port, api_port)
     signal.signal(signal.SIGTERM, _request_stop)
     exit_code = 0
     try:

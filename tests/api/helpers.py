@@ -13,6 +13,7 @@ from clickmuncher.db.tables import click_windows, clicks
 from clickmuncher.db.times import ms_to_datetime
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 from clickmuncher.records import ClickWindow
+from sinks.store import window_row
 from tests import kafka_clients
 
 WINDOW_MS = 60_000
@@ -31,20 +32,7 @@ def seed(db_url: str, windows: Iterable[ClickWindow]) -> None:
     engine = make_engine(db_url)
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        conn.execute(
-            click_windows.insert(),
-            [
-                {
-                    "url": w.url,
-                    "window_start": ms_to_datetime(w.window_start_ms),
-                    "window_end": ms_to_datetime(w.window_end_ms),
-                    "clicks": w.clicks,
-                    "revision": w.revision,
-                    "updated_at": now,
-                }
-                for w in rows
-            ],
-        )
+        conn.execute(click_windows.insert(), [window_row(w, now) for w in rows])
         totals: dict[str, int] = {}
         for w in rows:
             totals[w.url] = totals.get(w.url, 0) + w.clicks

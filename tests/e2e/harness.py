@@ -76,6 +76,13 @@ class Pipeline:
         self.processes[name] = process
         return process
 
+    def start_one_of_each(self, port: int) -> None:
+        """A sink, a streams worker and a gateway on ``port`` (once it listens)."""
+        self.start("sink", "sink")
+        self.start("streams-1", "streams")
+        self.start("gateway-1", "gateway", "--host", "127.0.0.1", "--port", str(port))
+        wait_for_port(port)
+
     def kill(self, name: str) -> None:
         process = self.processes[name]
         process.send_signal(signal.SIGKILL)

@@ -137,6 +137,7 @@ async def test_sigterm_while_kafka_is_down_spools_and_a_restart_delivers(
         "CLICKMUNCHER_CLICKS_TOPIC": topic,
         "CLICKMUNCHER_STATE_DIR": str(tmp_path / "state"),
         "CLICKMUNCHER_ALLOWED_HOSTS": "example.com",
+        "CLICKMUNCHER_VISITOR_KEY": "outage-test-visitor-key-of-32-bytes-or-more",
         "CLICKMUNCHER_PARTITIONS": "2",
         "CLICKMUNCHER_GATEWAY_QUEUE_MAX_MESSAGES": "300",
         "CLICKMUNCHER_GATEWAY_DRAIN_TIMEOUT_S": "1",

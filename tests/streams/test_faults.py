@@ -16,6 +16,7 @@ from tests import kafka_clients
 from tests.streams.support import (
     TopicReader,
     Worker,
+    check_classes,
     counts_of,
     expected_counts,
     latest_windows,
@@ -113,6 +114,7 @@ def test_sigterm_under_load_stops_cleanly_and_loses_nothing(
     reader = TopicReader(kafka_bootstrap, settings.windows_topic)
     expected = expected_counts(clicks)
     assert wait_for_counts(reader, expected, timeout_s=150, workers=[worker]) == expected
+    check_classes(latest_windows(reader), clicks)
     assert worker.stop() == 0
 
 

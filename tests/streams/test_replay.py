@@ -18,6 +18,7 @@ from tests import kafka_clients
 from tests.streams.support import (
     TopicReader,
     Worker,
+    check_classes,
     expected_counts,
     produce,
     wait_for_counts,
@@ -117,6 +118,8 @@ def test_replay_recomputes_windows_from_the_given_time(
         again = {(w.window_start_ms, w.url): w.clicks for w in windows}
     assert worker.stop() == 0
     assert again == recomputed
+    replayed = {(w.window_start_ms, w.url): w for w in windows}  # per class too
+    check_classes(replayed, [c for c in clicks if c.ts_ms - c.ts_ms % 2000 >= from_ms])
 
 
 def test_replay_refuses_when_the_clicks_are_no_longer_retained(kafka_bootstrap: str, unique: str) -> None:

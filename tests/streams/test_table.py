@@ -18,6 +18,11 @@ keys = st.text(min_size=1, max_size=40)
 values = st.one_of(
     st.lists(st.integers(min_value=-(2**70), max_value=2**70), max_size=5),
     st.lists(st.one_of(st.integers(), st.booleans(), st.text(max_size=5)), max_size=4),
+    st.builds(
+        lambda ints, tail: [*ints, tail],
+        st.lists(st.integers(), max_size=7),
+        st.from_regex(r"[A-Za-z0-9+/=]*", fullmatch=True),
+    ),
     st.integers(min_value=0, max_value=2**62),
 )
 
