@@ -69,9 +69,9 @@ def changelog_messages(bootstrap: str, app_id: str) -> int:
 
 def changelog_bytes(bootstrap: str, app_id: str) -> int:
     """Bytes of keys and values on the worker's changelog topics, read to their ends."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(kafka(bootstrap)))
     topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(app_id) and "changelog" in t]
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-bytes-{uuid.uuid4().hex[:6]}"})
+    consumer = Consumer(consumer_config(kafka(bootstrap), f"bench-bytes-{uuid.uuid4().hex[:6]}"))
     ends = {
         (topic, p): consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
         for topic in topics
