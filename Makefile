@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check clickmuncher gateway streams sinks api tests bench
 	$(VENV)/bin/ruff format --check clickmuncher gateway streams sinks api tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	bash bench/run_all.sh $(VENV)

@@ -1,6 +1,6 @@
 """``python -m api [--host H] [--port P]``: the same as ``clickmuncher api``."""
 
-from clickmuncher.cli import api
+from api.cli import api_command
 
 if __name__ == "__main__":
-    api(prog_name="python -m api")
+    api_command(prog_name="python -m api")

@@ -22,17 +22,17 @@ from api.db import make_read_engine
 from api.encode import windows_json
 from api.live import LiveCounts
 from api.metrics import ApiMetrics
-from api.params import BadRequest, top_query, totals_query, windows_query
+from api.params import BadRequest, top_query, totals_query, uniques_query, windows_query
 from api.reader import LiveReader, now_ms
 from api.service import ReadService, TooManyWindows
 from clickmuncher.records import iso_utc
-from clickmuncher.settings import Settings
+from clickmuncher.settings import ApiSettings
 
 log = logging.getLogger("api.http")
 DB_THREADS = 4  # threads for blocking database calls, and connections in the pool
 T = TypeVar("T")
 
-SETTINGS = web.AppKey("settings", Settings)
+SETTINGS = web.AppKey("settings", ApiSettings)
 METRICS = web.AppKey("metrics", ApiMetrics)
 LIVE = web.AppKey("live", LiveCounts)
 SERVICE = web.AppKey("service", ReadService)
@@ -41,7 +41,7 @@ READER = web.AppKey("reader", LiveReader)
 PAGES = web.AppKey("pages", page.Pages)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: ApiSettings) -> web.Application:
     """The application; nothing is opened until it starts."""
     app = web.Application(middlewares=[_observe, _errors])
     app[SETTINGS] = settings
@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/top", top)
     app.router.add_get("/api/windows", windows)
     app.router.add_get("/api/totals", totals)
+    app.router.add_get("/api/uniques", uniques)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.cleanup_ctx.append(_resources_ctx)
@@ -149,24 +150,44 @@ def _json(body: object, status: int = 200) -> web.Response:
 
 async def top(request: web.Request) -> web.Response:
     query = top_query(request.query, now_ms())
+    service = request.app[SERVICE]
     rows = await _blocking(
-        request.app, request.app[SERVICE].top, query.since_ms, query.until_ms, query.limit, query.final
+        request.app, service.top, query.since_ms, query.until_ms, query.limit, query.final, query.cls
     )
     urls = [{"url": r.url, "clicks": r.clicks, "live": r.live} for r in rows]
-    return _json({"since": iso_utc(query.since_ms), "until": iso_utc(query.until_ms), "urls": urls})
+    since, until = iso_utc(query.since_ms), iso_utc(query.until_ms)
+    return _json({"since": since, "until": until, "cls": query.cls, "urls": urls})
 
 
 async def windows(request: web.Request) -> web.Response:
     query = windows_query(request.query, now_ms())
     rows = await _blocking(request.app, request.app[SERVICE].windows, query.url, query.from_ms, query.to_ms)
-    body = windows_json(query.url, query.from_ms, query.to_ms, rows)
+    body = windows_json(query.url, query.from_ms, query.to_ms, rows, query.cls)
     return web.Response(body=body, content_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 async def totals(request: web.Request) -> web.Response:
-    url = totals_query(request.query)
-    total = await _blocking(request.app, request.app[SERVICE].total, url)
-    return _json({"url": url, "clicks": total.clicks, "live": total.live})
+    url, cls = totals_query(request.query)
+    total = await _blocking(request.app, request.app[SERVICE].total, url, cls)
+    return _json({"url": url, "cls": cls, "clicks": total.clicks, "live": total.live})
+
+
+async def uniques(request: web.Request) -> web.Response:
+    """Distinct human visitors over the closed windows of a range: the union of their sketches."""
+    query = uniques_query(request.query, now_ms())
+    found = await _blocking(request.app, request.app[SERVICE].uniques, query.url, query.from_ms, query.to_ms)
+    return _json(
+        {
+            "url": query.url,
+            "from": iso_utc(query.from_ms),
+            "to": iso_utc(query.to_ms),
+            "uniques": found.uniques,
+            "human_clicks": found.human_clicks,
+            "windows": found.windows,
+            "windows_with_visitors": found.merged,
+            "windows_without_classes": found.unclassified,
+        }
+    )
 
 
 async def index(request: web.Request) -> web.Response:

@@ -10,26 +10,36 @@ from collections.abc import Callable, Sequence
 from api.queries import WindowCount
 from clickmuncher.records import iso_utc, json_string
 
-WINDOW = b'{"window_start": "%s", "window_end": "%s", "clicks": %d, "revision": %d, "final": %s}'
+WINDOW = (
+    b'{"window_start": "%s", "window_end": "%s", "clicks": %d, "revision": %d, "final": %s, '
+    b'"by_class": %s, "uniques": %s}'
+)
+BY_CLASS = b'{"human": %d, "bot": %d, "preview": %d, "prefetch": %d}'
 
 
-def windows_json(url: str, from_ms: int, to_ms: int, rows: Sequence[WindowCount]) -> bytes:
+def windows_json(
+    url: str, from_ms: int, to_ms: int, rows: Sequence[WindowCount], cls: str = "human"
+) -> bytes:
+    """``clicks`` of class ``cls``; ``by_class`` and ``uniques`` null for windows counted before classes."""
     iso = iso_memo()
     items = b", ".join(
         WINDOW
         % (
             iso(w.window_start_ms),
             iso(w.window_end_ms),
-            w.clicks,
+            w.count(cls),
             w.revision,
             b"true" if w.final else b"false",
+            b"null" if w.by_class is None else BY_CLASS % w.by_class,
+            b"null" if w.uniques is None else b"%d" % w.uniques,
         )
         for w in rows
     )
-    head = b'{"url": %s, "from": "%s", "to": "%s", "windows": [' % (
+    head = b'{"url": %s, "from": "%s", "to": "%s", "cls": "%s", "windows": [' % (
         json_string(url),
         iso(from_ms),
         iso(to_ms),
+        cls.encode(),
     )
     return head + items + b"]}"
 

@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.urls import Rejected, normalize_url
+from clickmuncher.records import CLASSES, MAX_WINDOW_BYTES, ByClass
+from clickmuncher.urls import Rejected, normalize_url
 
-MAX_RECORD_BYTES = 16 * 1024
+MAX_RECORD_BYTES = MAX_WINDOW_BYTES  # a sketch in base64 is most of it (SPEC §12)
 MAX_KEY_BYTES = 2100  # "<20 digits>:" + a URL of at most 2048 characters
 MAX_DEPTH = 4  # the record is flat; §12 adds one level ("by_class")
 MAX_WINDOW_MS = 7 * 24 * 3600 * 1000
@@ -44,10 +45,25 @@ class LiveWindow:
     window_end_ms: int
     clicks: int
     revision: int
+    by_class: ByClass | None = None  # None: a record without classes (an older streams worker)
+    uniques: int | None = None
 
     @property
     def key(self) -> Key:
         return (self.url, self.window_start_ms)
+
+    def count(self, cls: str) -> int:
+        """Clicks of class ``cls`` (``all``: every class; a record without classes counts as human)."""
+        return class_count(self.clicks, self.by_class, cls)
+
+
+def class_count(clicks: int, by_class: ByClass | None, cls: str) -> int:
+    """The clicks of ``cls`` among ``clicks`` split as ``by_class`` (None: unknown, read as all human)."""
+    if cls == "all":
+        return clicks
+    if by_class is None:
+        return clicks if cls == "human" else 0
+    return by_class[CLASSES.index(cls)]
 
 
 def parse_key(raw: bytes | None) -> Key:
@@ -84,7 +100,24 @@ def parse_live(key: bytes | None, value: bytes, now_ms: int) -> LiveWindow:
     url = _normalized_url(body.get("url"))
     if parse_key(key) != (url, start_ms):
         raise Skipped("bad_key")
-    return LiveWindow(url, start_ms, end_ms, clicks, revision)
+    by_class, uniques = _classes(body, clicks)
+    return LiveWindow(url, start_ms, end_ms, clicks, revision, by_class, uniques)
+
+
+def _classes(body: dict[str, Any], clicks: int) -> tuple[ByClass | None, int | None]:
+    """``by_class`` and ``uniques`` when the record has them (the sketch is not kept: ranges of uniques are
+    merged from the database's sketches)."""
+    given = body.get("by_class")
+    if given is None:
+        return None, None
+    if not isinstance(given, dict) or set(given) != set(CLASSES):
+        raise Skipped("bad_field")
+    counts = [given[name] for name in CLASSES]
+    uniques = body.get("uniques")
+    if not all(type(n) is int and 0 <= n <= MAX_CLICKS for n in [*counts, uniques]) or sum(counts) != clicks:
+        raise Skipped("bad_field")
+    assert isinstance(uniques, int)
+    return (counts[0], counts[1], counts[2], counts[3]), uniques
 
 
 def _json_object(value: bytes) -> dict[str, Any]:

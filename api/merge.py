@@ -28,16 +28,17 @@ def merge_top(
     db_sums: dict[str, int],
     open_live: Iterable[LiveWindow],
     limit: int,
+    cls: str = "human",
 ) -> list[UrlCount]:
     """The ``limit`` URLs with most clicks, most first, ties by URL.
 
     ``db_top`` is the database's own top ``limit``; ``db_sums`` the database's clicks (same range) of the
-    URLs that have live counts. Exact: a URL in neither has no more closed clicks than the last of
-    ``db_top`` and no live ones, so it cannot rank above any URL kept.
+    URLs that have live counts; all of class ``cls``. Exact: a URL in neither has no more closed clicks
+    than the last of ``db_top`` and no live ones, so it cannot rank above any URL kept.
     """
     live = Counter[str]()
     for window in open_live:
-        live[window.url] += window.clicks
+        live[window.url] += window.count(cls)
     closed = dict(db_top)
     for url in live:
         closed.setdefault(url, db_sums.get(url, 0))
@@ -50,7 +51,7 @@ def merge_windows(rows: Sequence[WindowCount], live: Iterable[LiveWindow]) -> li
     """The database's windows (final, in time order) and the live ones it does not hold, in time order."""
     held = {r.window_start_ms for r in rows}
     extra = [
-        WindowCount(w.window_start_ms, w.window_end_ms, w.clicks, w.revision, False)
+        WindowCount(w.window_start_ms, w.window_end_ms, w.clicks, w.revision, False, w.by_class, w.uniques)
         for w in live
         if w.window_start_ms not in held
     ]

@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from multidict import MultiMapping
 
-from gateway.urls import Rejected, normalize_url
-from sinks.times import EPOCH
+from clickmuncher.db.times import EPOCH
+from clickmuncher.records import CLASSES
+from clickmuncher.urls import Rejected, normalize_url
 
 DAY_MS = 24 * 3600 * 1000
 MAX_LIMIT = 1000
@@ -30,12 +31,17 @@ class BadRequest(ValueError):
         self.detail = detail
 
 
+CLASS_CHOICES = ("human", "all", *CLASSES[1:])
+"""``cls``: human clicks by default, every class with ``all``, or one other class (SPEC §12)."""
+
+
 @dataclass(frozen=True, slots=True)
 class TopQuery:
     since_ms: int
     until_ms: int
     limit: int
     final: bool
+    cls: str = "human"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,28 +49,47 @@ class WindowsQuery:
     url: str
     from_ms: int
     to_ms: int
+    cls: str = "human"
 
 
 Query = MultiMapping[str]
 
 
 def top_query(query: Query, now_ms: int) -> TopQuery:
-    """``since``, ``until`` (default: the last 24 hours up to now), ``limit`` (10), ``final`` (0)."""
-    values = _values(query, {"since", "until", "limit", "final"})
+    """``since``, ``until`` (default: the last 24 hours up to now), ``limit`` (10), ``final`` (0), ``cls``
+    (human)."""
+    values = _values(query, {"since", "until", "limit", "final", "cls"})
     since_ms, until_ms = _range(values, "since", "until", now_ms)
-    return TopQuery(since_ms, until_ms, _limit(values.get("limit")), _flag(values.get("final"), "final"))
+    limit, final = _limit(values.get("limit")), _flag(values.get("final"), "final")
+    return TopQuery(since_ms, until_ms, limit, final, _class(values.get("cls")))
 
 
 def windows_query(query: Query, now_ms: int) -> WindowsQuery:
+    """``url`` (required), ``from``, ``to`` (default: the last 24 hours up to now), ``cls`` (human)."""
+    values = _values(query, {"url", "from", "to", "cls"})
+    from_ms, to_ms = _range(values, "from", "to", now_ms)
+    return WindowsQuery(_url(values.get("url")), from_ms, to_ms, _class(values.get("cls")))
+
+
+def uniques_query(query: Query, now_ms: int) -> WindowsQuery:
     """``url`` (required), ``from``, ``to`` (default: the last 24 hours up to now)."""
     values = _values(query, {"url", "from", "to"})
     from_ms, to_ms = _range(values, "from", "to", now_ms)
     return WindowsQuery(_url(values.get("url")), from_ms, to_ms)
 
 
-def totals_query(query: Query) -> str:
-    """``url`` (required), normalized."""
-    return _url(_values(query, {"url"}).get("url"))
+def totals_query(query: Query) -> tuple[str, str]:
+    """``url`` (required), normalized; ``cls`` (human)."""
+    values = _values(query, {"url", "cls"})
+    return _url(values.get("url")), _class(values.get("cls"))
+
+
+def _class(text: str | None) -> str:
+    if text is None:
+        return "human"
+    if text not in CLASS_CHOICES:
+        raise BadRequest("bad_class", f"cls must be one of {', '.join(CLASS_CHOICES)}")
+    return text
 
 
 def _values(query: Query, allowed: set[str]) -> dict[str, str]:

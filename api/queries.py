@@ -9,7 +9,7 @@ plan, however many entries); SQLite, in-process, takes them as IN lists.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -17,27 +17,47 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from api.live import Key, LiveWindow
-from sinks.tables import click_windows, clicks
-from sinks.times import ms_to_datetime
+from api.live import Key, LiveWindow, class_count
+from clickmuncher.db.tables import CLASS_COLUMNS, click_windows, clicks
+from clickmuncher.db.times import ms_to_datetime
+from clickmuncher.records import ByClass
 
 IN_CHUNK = 1000  # URLs per IN list: SQLite's bound on parameters, and plans that stay index lookups
 
 
 @dataclass(frozen=True, slots=True)
 class WindowCount:
-    """One window of a URL: closed (``final``, from the table) or open (a live count)."""
+    """One window of a URL: closed (``final``, from the table) or open (a live count). ``by_class`` and
+    ``uniques`` are None for windows counted before click classes existed."""
 
     window_start_ms: int
     window_end_ms: int
     clicks: int
     revision: int
     final: bool
+    by_class: ByClass | None = None
+    uniques: int | None = None
+
+    def count(self, cls: str) -> int:
+        return class_count(self.clicks, self.by_class, cls)
 
 
-def top_urls_query(since_ms: int, until_ms: int, limit: int) -> sa.Select[tuple[Any, ...]]:
+def class_clicks(cls: str) -> sa.ColumnElement[Any]:
+    """A window's clicks of class ``cls`` (``all``: every class). Windows counted before classes existed
+    (NULL class columns) count as human, as the streams worker counts clicks without a class."""
     c = click_windows.c
-    total = sa.func.sum(c.clicks).label("n")
+    if cls == "all":
+        return c.clicks
+    if cls == "human":
+        return sa.func.coalesce(c.human_clicks, c.clicks)
+    return sa.func.coalesce(c[f"{cls}_clicks"], 0)
+
+
+def top_urls_query(
+    since_ms: int, until_ms: int, limit: int, cls: str = "human"
+) -> sa.Select[tuple[Any, ...]]:
+    c = click_windows.c
+    total = sa.func.sum(class_clicks(cls)).label("n")
     return (
         sa.select(c.url, total)
         .where(c.window_start >= ms_to_datetime(since_ms), c.window_start < ms_to_datetime(until_ms))
@@ -47,25 +67,29 @@ def top_urls_query(since_ms: int, until_ms: int, limit: int) -> sa.Select[tuple[
     )
 
 
-def top_urls(conn: sa.Connection, since_ms: int, until_ms: int, limit: int) -> list[tuple[str, int]]:
-    """The ``limit`` URLs with most clicks in windows starting in ``[since_ms, until_ms)``, most first (ties
-    by URL)."""
-    return [(str(url), int(n)) for url, n in conn.execute(top_urls_query(since_ms, until_ms, limit))]
+def top_urls(
+    conn: sa.Connection, since_ms: int, until_ms: int, limit: int, cls: str = "human"
+) -> list[tuple[str, int]]:
+    """The ``limit`` URLs with most clicks of ``cls`` in windows starting in ``[since_ms, until_ms)``, most
+    first (ties by URL)."""
+    query = top_urls_query(since_ms, until_ms, limit, cls)
+    return [(str(url), int(n)) for url, n in conn.execute(query)]
 
 
 def top_with_live_query(
-    since_ms: int, until_ms: int, limit: int, live: Sequence[LiveWindow]
+    since_ms: int, until_ms: int, limit: int, live: Sequence[LiveWindow], cls: str = "human"
 ) -> sa.Select[tuple[Any, ...]]:
     """PostgreSQL: the top ``limit`` URLs of closed windows plus the ``live`` entries whose window is not in
     the table, as (url, clicks, live clicks); ``live`` are entries of windows starting in the range."""
     c = click_windows.c
     in_range = (c.window_start >= ms_to_datetime(since_ms), c.window_start < ms_to_datetime(until_ms))
-    rows = _live_table((w.url, w.window_start_ms, w.clicks) for w in live)
+    rows = _live_table((w.url, w.window_start_ms, w.count(cls)) for w in live)
     live_start = sa.func.to_timestamp(rows.c.start_ms / 1000.0)
     # The range repeated in the anti-join keeps a hash plan to the range's rows, not the whole table.
     final = sa.exists().where(c.url == rows.c.url, c.window_start == live_start, *in_range)
     open_live = sa.select(rows.c.url, rows.c.clicks, rows.c.clicks.label("live")).where(~final)
-    closed = sa.select(c.url, c.clicks, sa.literal(0, sa.BigInteger).label("live")).where(*in_range)
+    closed = sa.select(c.url, class_clicks(cls).label("clicks"), sa.literal(0, sa.BigInteger).label("live"))
+    closed = closed.where(*in_range)
     counts = sa.union_all(closed, open_live).subquery("counts")
     total = sa.func.sum(counts.c.clicks).label("n")
     return (
@@ -77,9 +101,14 @@ def top_with_live_query(
 
 
 def top_with_live(
-    conn: sa.Connection, since_ms: int, until_ms: int, limit: int, live: Sequence[LiveWindow]
+    conn: sa.Connection,
+    since_ms: int,
+    until_ms: int,
+    limit: int,
+    live: Sequence[LiveWindow],
+    cls: str = "human",
 ) -> list[tuple[str, int, int]]:
-    query = top_with_live_query(since_ms, until_ms, limit, live)
+    query = top_with_live_query(since_ms, until_ms, limit, live, cls)
     return [(str(url), int(n), int(part)) for url, n, part in conn.execute(query).all()]
 
 
@@ -98,13 +127,16 @@ def _live_table(entries: Iterable[tuple[str, int, int]]) -> sa.TableValuedAlias:
     )
 
 
-def url_sums(conn: sa.Connection, urls: Iterable[str], since_ms: int, until_ms: int) -> dict[str, int]:
-    """Clicks of each of ``urls`` in windows starting in ``[since_ms, until_ms)`` (absent: none)."""
+def url_sums(
+    conn: sa.Connection, urls: Iterable[str], since_ms: int, until_ms: int, cls: str = "human"
+) -> dict[str, int]:
+    """Clicks of ``cls`` of each of ``urls`` in windows starting in ``[since_ms, until_ms)`` (absent:
+    none)."""
     c = click_windows.c
     sums: dict[str, int] = {}
     for chunk in _chunks(urls):
         query = (
-            sa.select(c.url, sa.func.sum(c.clicks))
+            sa.select(c.url, sa.func.sum(class_clicks(cls)))
             .where(
                 c.url.in_(chunk),
                 c.window_start >= ms_to_datetime(since_ms),
@@ -150,7 +182,7 @@ def url_windows_query(
     if epoch_ms:
         times = tuple(sa.cast(sa.extract("epoch", t) * 1000, sa.BigInteger) for t in times)
     return (
-        sa.select(*times, c.clicks, c.revision)
+        sa.select(*times, c.clicks, c.revision, *(c[name] for name in CLASS_COLUMNS), c.uniques)
         .where(
             c.url == url, c.window_start >= ms_to_datetime(from_ms), c.window_start < ms_to_datetime(to_ms)
         )
@@ -161,29 +193,71 @@ def url_windows_query(
 
 def url_windows(conn: sa.Connection, url: str, from_ms: int, to_ms: int, limit: int) -> list[WindowCount]:
     """At most ``limit`` windows of ``url`` starting in ``[from_ms, to_ms)``, in time order."""
-    if conn.dialect.name == "postgresql":
-        query = url_windows_query(url, from_ms, to_ms, limit, epoch_ms=True)
-        return [
-            WindowCount(start, end, n, revision, True)
-            for start, end, n, revision in conn.execute(query).all()
-        ]
+    postgres = conn.dialect.name == "postgresql"
+    query = url_windows_query(url, from_ms, to_ms, limit, epoch_ms=postgres)
     return [
-        WindowCount(_ms(start), _ms(end), n, revision, True)
-        for start, end, n, revision in conn.execute(url_windows_query(url, from_ms, to_ms, limit)).all()
+        WindowCount(
+            start if postgres else _ms(start),
+            end if postgres else _ms(end),
+            n,
+            revision,
+            True,
+            None if human is None else (human, bot, preview, prefetch),
+            uniques,
+        )
+        for start, end, n, revision, human, bot, preview, prefetch, uniques in conn.execute(query).all()
     ]
 
 
-def url_total(conn: sa.Connection, url: str) -> int:
-    """The running total of ``url`` in ``clicks`` (0 when it was never counted)."""
-    total = conn.scalar(sa.select(clicks.c.click_count).where(clicks.c.url == url))
+def url_sketches(conn: sa.Connection, url: str, from_ms: int, to_ms: int, limit: int) -> UrlSketches:
+    """The sketches of ``url``'s windows starting in ``[from_ms, to_ms)`` (at most ``limit`` windows read),
+    with the windows' human clicks and how many windows have classes but no sketch (no visitor)."""
+    c = click_windows.c
+    query = (
+        sa.select(class_clicks("human"), c.human_clicks.is_not(None), c.hll)
+        .where(
+            c.url == url, c.window_start >= ms_to_datetime(from_ms), c.window_start < ms_to_datetime(to_ms)
+        )
+        .limit(limit)
+    )
+    found = UrlSketches()
+    for human, classified, hll in conn.execute(query):
+        found.windows += 1
+        found.human_clicks += int(human)
+        if hll is not None:
+            found.sketches.append(bytes(hll))
+        elif not classified:
+            found.unclassified += 1
+    return found
+
+
+@dataclass(slots=True)
+class UrlSketches:
+    windows: int = 0
+    human_clicks: int = 0
+    unclassified: int = 0  # windows counted before classes (and visitor ids) existed
+    sketches: list[bytes] = field(default_factory=list)
+
+
+def url_total(conn: sa.Connection, url: str, cls: str = "all") -> int:
+    """The running total of ``url`` (0 when it was never counted): from ``clicks`` for every class, else
+    summed over its windows."""
+    if cls == "all":
+        total = conn.scalar(sa.select(clicks.c.click_count).where(clicks.c.url == url))
+    else:
+        total = conn.scalar(sa.select(sa.func.sum(class_clicks(cls))).where(click_windows.c.url == url))
     return int(total or 0)
 
 
-def url_totals(conn: sa.Connection, urls: Iterable[str]) -> dict[str, int]:
-    """The running totals of ``urls`` in ``clicks`` (absent: never counted)."""
+def url_totals(conn: sa.Connection, urls: Iterable[str], cls: str = "all") -> dict[str, int]:
+    """The running totals of ``urls`` (absent: never counted), as :func:`url_total`."""
     totals: dict[str, int] = {}
     for chunk in _chunks(urls):
-        query = sa.select(clicks.c.url, clicks.c.click_count).where(clicks.c.url.in_(chunk))
+        if cls == "all":
+            query = sa.select(clicks.c.url, clicks.c.click_count).where(clicks.c.url.in_(chunk))
+        else:
+            c = click_windows.c
+            query = sa.select(c.url, sa.func.sum(class_clicks(cls))).where(c.url.in_(chunk)).group_by(c.url)
         totals.update((str(url), int(n)) for url, n in conn.execute(query))
     return totals
 

@@ -16,7 +16,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from api.live import LiveCounts, Skipped, parse_key, parse_live
 from api.metrics import ApiMetrics
-from clickmuncher.settings import Settings
+from clickmuncher.kafka import config
+from clickmuncher.settings import ApiSettings
 
 log = logging.getLogger("api.live")
 CONSUME_BATCH = 500
@@ -29,17 +30,16 @@ class LiveUnavailable(RuntimeError):
     """The live topic cannot be read (missing, or the broker does not answer)."""
 
 
-def consumer_config(settings: Settings) -> dict[str, Any]:
+def consumer_config(settings: ApiSettings) -> dict[str, Any]:
     # librdkafka wants a group id even for assigned partitions; the group is never joined nor committed to.
-    return {
-        "bootstrap.servers": settings.kafka_bootstrap,
-        "group.id": "clickmuncher-api-live",
+    extra = {
         "client.id": "clickmuncher-api-live",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "log_level": 0,  # broker outages are reported once, by LiveReader, not on every reconnect attempt
     }
+    return config.consumer_config(settings.kafka, "clickmuncher-api-live", extra)
 
 
 def now_ms() -> int:
@@ -103,7 +103,7 @@ def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
 class LiveReader:
     """The reading thread: assigns new partitions every few seconds, applies what it consumes."""
 
-    def __init__(self, settings: Settings, counts: LiveCounts, metrics: ApiMetrics) -> None:
+    def __init__(self, settings: ApiSettings, counts: LiveCounts, metrics: ApiMetrics) -> None:
         self.settings = settings
         self.topic = settings.live_topic
         self.metrics = metrics
@@ -166,7 +166,7 @@ class LiveReader:
         self.metrics.live_up.set(problem is None and bool(self._assigned))
 
 
-def read_snapshot(settings: Settings, timeout_s: float) -> LiveCounts:
+def read_snapshot(settings: ApiSettings, timeout_s: float) -> LiveCounts:
     """The live counts of the whole topic, read to the end offsets it had at the start.
 
     Raises :class:`LiveUnavailable` when the topic is missing, the broker does not answer, or the end is not

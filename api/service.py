@@ -8,6 +8,8 @@ pruner is final in that snapshot too, so no click is counted twice or missed.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -16,6 +18,9 @@ from api import queries
 from api.live import LiveCounts
 from api.merge import UrlCount, merge_top, merge_windows
 from api.queries import WindowCount
+from clickmuncher import sketches
+
+log = logging.getLogger("api")
 
 MAX_WINDOWS = 10_000  # per /api/windows answer: a wider range is refused, not truncated
 
@@ -30,27 +35,53 @@ class Total:
     live: int
 
 
+@dataclass(frozen=True, slots=True)
+class Uniques:
+    """``uniques`` estimated over ``windows`` closed windows, ``merged`` of which had a sketch; windows
+    counted before visitor ids existed (``unclassified``) have no visitors in it."""
+
+    uniques: int
+    human_clicks: int
+    windows: int
+    merged: int
+    unclassified: int
+
+
+def _readable(stored: list[bytes]) -> Iterator[sketches.Sketch]:
+    """The stored sketches, each checked again before the library reads it (a database can be written by
+    others too); an unreadable one is left out and logged."""
+    for raw in stored:
+        try:
+            yield sketches.deserialize(raw)
+        except sketches.SketchError as e:
+            log.error("a stored sketch is unreadable, left out of uniques: %s", e)
+
+
 class ReadService:
     def __init__(self, engine: sa.Engine, live: LiveCounts) -> None:
         self.engine = engine
         self.live = live
 
-    def top(self, since_ms: int, until_ms: int, limit: int, final: bool) -> list[UrlCount]:
-        """URLs by clicks in windows starting in ``[since_ms, until_ms)``; live counts unless ``final``."""
+    def top(
+        self, since_ms: int, until_ms: int, limit: int, final: bool, cls: str = "human"
+    ) -> list[UrlCount]:
+        """URLs by clicks of ``cls`` in windows starting in ``[since_ms, until_ms)``; live counts unless
+        ``final``."""
         live = [] if final else self.live.in_range(since_ms, until_ms)
         with self.engine.connect() as conn, conn.begin():
             if not live:
-                return [UrlCount(url, n, 0) for url, n in queries.top_urls(conn, since_ms, until_ms, limit)]
+                top = queries.top_urls(conn, since_ms, until_ms, limit, cls)
+                return [UrlCount(url, n, 0) for url, n in top]
             if conn.dialect.name == "postgresql":
-                rows = queries.top_with_live(conn, since_ms, until_ms, limit, live)
+                rows = queries.top_with_live(conn, since_ms, until_ms, limit, live, cls)
                 return [UrlCount(url, n, part) for url, n, part in rows]
-            db_top = queries.top_urls(conn, since_ms, until_ms, limit)
+            db_top = queries.top_urls(conn, since_ms, until_ms, limit, cls)
             done = queries.final_keys(conn, (w.key for w in live))
             open_live = [w for w in live if w.key not in done]
             ranked = dict(db_top)
             others = {w.url for w in open_live if w.url not in ranked}
-            sums = queries.url_sums(conn, others, since_ms, until_ms)
-        return merge_top(db_top, sums, open_live, limit)
+            sums = queries.url_sums(conn, others, since_ms, until_ms, cls)
+        return merge_top(db_top, sums, open_live, limit, cls)
 
     def windows(self, url: str, from_ms: int, to_ms: int) -> list[WindowCount]:
         """The windows of ``url`` starting in ``[from_ms, to_ms)``, closed and live, in time order."""
@@ -62,14 +93,25 @@ class ReadService:
             raise TooManyWindows(f"more than {MAX_WINDOWS} windows in the range; ask for a shorter one")
         return merged
 
-    def total(self, url: str) -> Total:
-        """The running total of ``url`` plus its live counts not yet final."""
+    def total(self, url: str, cls: str = "human") -> Total:
+        """The running total of ``url``'s clicks of ``cls`` plus its live counts not yet final."""
         live = self.live.for_url(url)
         with self.engine.connect() as conn, conn.begin():
-            closed = queries.url_total(conn, url)
+            closed = queries.url_total(conn, url, cls)
             done = queries.final_keys(conn, (w.key for w in live)) if live else set()
-        live_clicks = sum(w.clicks for w in live if w.key not in done)
+        live_clicks = sum(w.count(cls) for w in live if w.key not in done)
         return Total(closed + live_clicks, live_clicks)
+
+    def uniques(self, url: str, from_ms: int, to_ms: int) -> Uniques:
+        """Distinct human visitors of ``url`` over the closed windows starting in ``[from_ms, to_ms)``: the
+        union of their sketches (open windows join when they close)."""
+        with self.engine.connect() as conn, conn.begin():
+            found = queries.url_sketches(conn, url, from_ms, to_ms, MAX_WINDOWS + 1)
+        if found.windows > MAX_WINDOWS:
+            raise TooManyWindows(f"more than {MAX_WINDOWS} windows in the range; ask for a shorter one")
+        merged = sketches.merge(_readable(found.sketches))
+        estimate = min(sketches.estimate(merged), found.human_clicks)
+        return Uniques(estimate, found.human_clicks, found.windows, len(found.sketches), found.unclassified)
 
     def prune(self, ended_before_ms: int, expired_before_ms: int) -> tuple[int, int]:
         """Drops live entries whose window the database holds (among windows that ended before

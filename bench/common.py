@@ -14,7 +14,13 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from clickmuncher.kafka import broker
+from clickmuncher.devstack.kafka import broker
+from clickmuncher.kafka.config import KafkaSettings, consumer_config
+
+
+def directory_mb(path: Path) -> float:
+    """Megabytes of the files under ``path`` (a worker's RocksDB store)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
 @contextmanager
@@ -33,6 +39,12 @@ def bootstrap_or_local(bootstrap: str | None) -> Iterator[broker.BrokerInfo | st
 
 def address(target: broker.BrokerInfo | str) -> str:
     return target if isinstance(target, str) else target.bootstrap
+
+
+def kafka(bootstrap: str) -> KafkaSettings:
+    """The benchmark's plaintext broker as the settings its clients are built from
+    (clickmuncher/kafka/config.py), like every client of the services."""
+    return KafkaSettings(bootstrap=bootstrap)
 
 
 class StreamsWorker:
@@ -67,7 +79,7 @@ class StreamsWorker:
 
 def committed_total(bootstrap: str, group: str, topic: str, partitions: int = 8) -> int:
     """The sum of ``group``'s committed offsets on ``topic`` (0 while its coordinator is not ready)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    consumer = Consumer(consumer_config(kafka(bootstrap), group))
     try:
         offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=30)
     except KafkaException:

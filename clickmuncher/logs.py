@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from clickmuncher.settings import Settings
+from clickmuncher.settings import CommonSettings
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -16,7 +16,7 @@ def setup_logging(level: int = logging.INFO) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
-def start_line(service: str, settings: Settings, **extra: object) -> str:
+def start_line(service: str, settings: CommonSettings, **extra: object) -> str:
     """``<service> starting: key=value ...`` with secrets masked; the caller logs it once."""
     shown = settings.masked()
     shown.update({key: str(value) for key, value in extra.items()})
@@ -24,5 +24,5 @@ def start_line(service: str, settings: Settings, **extra: object) -> str:
     return f"{service} starting: {body}"
 
 
-def log_start(service: str, settings: Settings, **extra: object) -> None:
+def log_start(service: str, settings: CommonSettings, **extra: object) -> None:
     logging.getLogger(service).info(start_line(service, settings, **extra))

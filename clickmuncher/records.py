@@ -6,6 +6,7 @@ Decoders raise :class:`RecordError` with a short reason; callers dead-letter the
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
 from dataclasses import dataclass
@@ -19,12 +20,18 @@ RECORD_VERSION = 1
 MAX_URL_CHARS = 2048  # the gateway's limit (SPEC §5)
 MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later instants have no ISO-8601 form here
 MAX_CLICK_BYTES = 16_384  # a URL at its limit with every character escaped, and room for more fields
-MAX_WINDOW_BYTES = 16_384
+MAX_WINDOW_BYTES = 32_768  # a URL at its limit, escaped, and the largest sketch in base64 (about 11 KiB)
 _URL_SCHEMES = ("http://", "https://")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CLASSES = ("human", "bot", "preview", "prefetch")
+"""The click classes (SPEC §12), in the order of every per-class tuple: a click's ``cls`` is an index."""
+HUMAN, BOT, PREVIEW, PREFETCH = range(4)
+_CLASS_INDEX = {name: i for i, name in enumerate(CLASSES)}
+_CLASS_BYTES = {name.encode(): i for i, name in enumerate(CLASSES)}
+_VID = re.compile(r"[0-9a-f]{16}")
 _GATEWAY_CLICK = re.compile(
-    rb'\{"v": %d, "url": "(https?://[\x20\x21\x23-\x5b\x5d-\x7e]+)", "ts_ms": (0|[1-9][0-9]{0,14})\}'
-    % RECORD_VERSION
+    rb'\{"v": %d, "url": "(https?://[\x20\x21\x23-\x5b\x5d-\x7e]+)", "ts_ms": (0|[1-9][0-9]{0,14})'
+    rb'(?:, "cls": "(human|bot|preview|prefetch)", "vid": "([0-9a-f]{16})")?\}' % RECORD_VERSION
 )
 
 
@@ -34,43 +41,61 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ClickEvent:
+    """One click: ``cls`` an index into :data:`CLASSES`; ``vid`` the visitor id (16 hex digits), None for
+    clicks of gateways older than SPEC §12 (which are human)."""
+
     url: str
     ts_ms: int
+    cls: int = HUMAN
+    vid: str | None = None
 
     def key(self) -> bytes:
         return self.url.encode()
 
     def encode(self) -> bytes:
         # The same bytes as json.dumps of the dict, built without it: this runs once per redirect.
-        return b'{"v": %d, "url": %s, "ts_ms": %d}' % (
+        if self.vid is None:
+            return b'{"v": %d, "url": %s, "ts_ms": %d}' % (RECORD_VERSION, json_string(self.url), self.ts_ms)
+        return b'{"v": %d, "url": %s, "ts_ms": %d, "cls": "%s", "vid": "%s"}' % (
             RECORD_VERSION,
             json_string(self.url),
             self.ts_ms,
+            CLASSES[self.cls].encode(),
+            self.vid.encode(),
         )
 
     @classmethod
     def decode(cls, raw: bytes | None) -> ClickEvent:
-        url, ts_ms = click_fields(raw)
-        return cls(url, ts_ms)
+        return cls(*click_fields(raw))
 
 
-def click_fields(raw: bytes | None) -> tuple[str, int]:
-    """The URL and timestamp of a ``clicks`` record, without building a ClickEvent (the streams worker
-    reads one per click); raises RecordError.
+ClickFields = tuple[str, int, int, str | None]
+"""(url, ts_ms, class index, visitor id or None)."""
+
+
+def click_fields(raw: bytes | None) -> ClickFields:
+    """The URL, timestamp, class and visitor of a ``clicks`` record, without building a ClickEvent (the
+    streams worker reads one per click); raises RecordError.
 
     Everything is checked here, at intake, so that nothing counted can fail later: at most
     ``MAX_CLICK_BYTES`` and 16 levels of nesting (before any parse), strict UTF-8 without lone surrogates
-    or NUL, version 1, an ``http(s)`` URL of at most 2048 characters without control characters, and an
-    integer ``ts_ms`` from 0 to the year 9999."""
+    or NUL, version 1, an ``http(s)`` URL of at most 2048 characters without control characters, an
+    integer ``ts_ms`` from 0 to the year 9999, ``cls`` one of :data:`CLASSES` (absent: human) and ``vid``
+    16 lowercase hex digits (absent or null: no visitor)."""
     if raw is not None:
         # The gateway's own encoding (see ClickEvent.encode), read without a JSON parser: less than half
-        # the cost. It matches only records json.loads reads as exactly these two fields (an http(s) URL
-        # of printable ASCII without quotes or backslashes, a JSON integer); anything else takes the parser.
+        # the cost. It matches only records json.loads reads as exactly these fields (an http(s) URL of
+        # printable ASCII without quotes or backslashes, a JSON integer, a class name and 16 hex digits);
+        # anything else takes the parser.
         ours = _GATEWAY_CLICK.fullmatch(raw)
         if ours is not None:
-            fast_ts_ms = int(ours[2])
-            if len(ours[1]) <= MAX_URL_CHARS and fast_ts_ms <= MAX_TS_MS:
-                return ours[1].decode("ascii"), fast_ts_ms
+            fast_url, fast_ts, fast_cls, fast_vid = ours.groups()
+            fast_ts_ms = int(fast_ts)
+            # (a URL ending in "://", such as "http://://", is refused by the parser's rules: so here too)
+            if len(fast_url) <= MAX_URL_CHARS and fast_ts_ms <= MAX_TS_MS and not fast_url.endswith(b"://"):
+                if fast_vid is None:
+                    return fast_url.decode("ascii"), fast_ts_ms, HUMAN, None
+                return fast_url.decode("ascii"), fast_ts_ms, _CLASS_BYTES[fast_cls], fast_vid.decode("ascii")
     body = _json_object(raw, MAX_CLICK_BYTES)
     url = body.get("url")
     ts_ms = body.get("ts_ms")
@@ -79,7 +104,22 @@ def click_fields(raw: bytes | None) -> tuple[str, int]:
     _check_url(url)
     if type(ts_ms) is not int or not 0 <= ts_ms <= MAX_TS_MS:
         raise RecordError(f"field 'ts_ms' is not an integer from 0 to {MAX_TS_MS}")
-    return url, ts_ms
+    return url, ts_ms, _click_class(body.get("cls", "human")), _visitor(body.get("vid"))
+
+
+def _click_class(name: object) -> int:
+    index = _CLASS_INDEX.get(name) if isinstance(name, str) else None
+    if index is None:
+        raise RecordError(f"field 'cls' is not one of {', '.join(CLASSES)}")
+    return index
+
+
+def _visitor(vid: object) -> str | None:
+    if vid is None:
+        return None
+    if not isinstance(vid, str) or not _VID.fullmatch(vid):
+        raise RecordError("field 'vid' is not 16 lowercase hex digits")
+    return vid
 
 
 def _check_url(url: str) -> None:
@@ -91,12 +131,26 @@ def _check_url(url: str) -> None:
         raise RecordError("control character in url")
 
 
-def encode_window(url: str, start_ms: int, end_ms: int, clicks: int, revision: int) -> bytes:
+ByClass = tuple[int, int, int, int]
+"""Clicks per class, in the order of :data:`CLASSES`."""
+
+
+def encode_window(
+    url: str,
+    start_ms: int,
+    end_ms: int,
+    clicks: int,
+    revision: int,
+    by_class: ByClass | None = None,
+    uniques: int = 0,
+    hll: str | None = None,
+) -> bytes:
     """A ClickWindow's bytes, the same as ``json.dumps`` of its JSON, built without it or the object: a
-    closing window emits one per URL."""
-    return (
+    closing window emits one per URL. ``by_class`` None: a window of the first record version's shape;
+    ``hll``: the sketch in base64, left out when there is none (no human visitor)."""
+    head = (
         b'{"v": %d, "url": %s, "window_start": "%s", "window_end": "%s", "window_start_ms": %d, '
-        b'"window_end_ms": %d, "clicks": %d, "revision": %d}'
+        b'"window_end_ms": %d, "clicks": %d, "revision": %d'
         % (
             RECORD_VERSION,
             json_string(url),
@@ -108,12 +162,19 @@ def encode_window(url: str, start_ms: int, end_ms: int, clicks: int, revision: i
             revision,
         )
     )
+    if by_class is None:
+        return head + b"}"
+    head += b', "by_class": {"human": %d, "bot": %d, "preview": %d, "prefetch": %d}, "uniques": %d' % (
+        *by_class,
+        uniques,
+    )
+    return head + (b', "hll": "%s"}' % hll.encode() if hll else b"}")
 
 
-def encode_live_window(url: str, start_ms: int, end_ms: int, clicks: int, revision: int) -> bytes:
-    """A live count of an open window (``click-windows-live``, SPEC §11): the ClickWindow bytes plus
-    ``"final": false``."""
-    return encode_window(url, start_ms, end_ms, clicks, revision)[:-1] + b', "final": false}'
+def live_window(window: bytes) -> bytes:
+    """A live count of an open window (``click-windows-live``, SPEC §11): the bytes of
+    :func:`encode_window` plus ``"final": false``."""
+    return window[:-1] + b', "final": false}'
 
 
 def json_string(text: str) -> bytes:
@@ -133,17 +194,24 @@ def iso_utc(ms: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ClickWindow:
+    """One window's count. ``by_class`` (clicks per class), ``uniques`` (estimated distinct human visitors)
+    and ``hll`` (the sketch, compact bytes; None without human visitors) are None in windows written before
+    SPEC §12."""
+
     url: str
     window_start_ms: int
     window_end_ms: int
     clicks: int
     revision: int
+    by_class: ByClass | None = None
+    uniques: int | None = None
+    hll: bytes | None = None
 
     def key(self) -> bytes:
         return f"{self.window_start_ms}:{self.url}".encode()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "v": RECORD_VERSION,
             "url": self.url,
             "window_start": iso_utc(self.window_start_ms),
@@ -153,9 +221,25 @@ class ClickWindow:
             "clicks": self.clicks,
             "revision": self.revision,
         }
+        if self.by_class is not None:
+            body["by_class"] = dict(zip(CLASSES, self.by_class, strict=True))
+            body["uniques"] = self.uniques or 0
+            if self.hll:
+                body["hll"] = base64.b64encode(self.hll).decode("ascii")
+        return body
 
     def encode(self) -> bytes:
-        return encode_window(self.url, self.window_start_ms, self.window_end_ms, self.clicks, self.revision)
+        hll = base64.b64encode(self.hll).decode("ascii") if self.hll else None
+        return encode_window(
+            self.url,
+            self.window_start_ms,
+            self.window_end_ms,
+            self.clicks,
+            self.revision,
+            self.by_class,
+            self.uniques or 0,
+            hll,
+        )
 
     @classmethod
     def decode(cls, raw: bytes | None) -> ClickWindow:
@@ -164,7 +248,7 @@ class ClickWindow:
         every reader's clock: its URL passes the checks of a click's; start and end are milliseconds from 0 to
         ``MAX_TS_MS``, the window epoch-aligned (start a multiple of its length, SPEC §6); ``clicks`` at most
         :data:`MAX_WINDOW_CLICKS`, ``revision`` at most :data:`MAX_REVISION`. The ISO-8601 fields and unknown
-        ones are not read."""
+        ones are not read. SPEC §12's fields are optional, together (see :func:`_classes`)."""
         body = _json_object(raw, MAX_WINDOW_BYTES)
         start_ms = _int_field(body, "window_start_ms", MAX_TS_MS)
         end_ms = _int_field(body, "window_end_ms", MAX_TS_MS)
@@ -178,7 +262,37 @@ class ClickWindow:
             raise RecordError("window_end_ms must be after window_start_ms")
         if start_ms % (end_ms - start_ms):
             raise RecordError("window not aligned: window_start_ms is not a multiple of its length")
-        return cls(url, start_ms, end_ms, clicks, revision)
+        by_class, uniques, hll = _classes(body, clicks)
+        return cls(url, start_ms, end_ms, clicks, revision, by_class, uniques, hll)
+
+
+def _classes(body: dict[str, Any], clicks: int) -> tuple[ByClass | None, int | None, bytes | None]:
+    """``by_class``, ``uniques`` and ``hll``: all absent (an older window), or ``by_class`` an object of
+    the four classes' counts adding up to ``clicks``, ``uniques`` an integer from 0 to the human clicks, and
+    ``hll`` (only with human clicks; absent means no visitor, and then ``uniques`` is 0) a sketch that passes
+    :func:`clickmuncher.sketches.from_base64`."""
+    given = body.get("by_class")
+    if given is None:
+        if "uniques" in body or "hll" in body:
+            raise RecordError("'uniques' or 'hll' without 'by_class'")
+        return None, None, None
+    if not isinstance(given, dict) or set(given) != set(CLASSES):
+        raise RecordError(f"field 'by_class' is not an object of {', '.join(CLASSES)}")
+    counts = tuple(_int_field(given, name, MAX_WINDOW_CLICKS) for name in CLASSES)
+    if sum(counts) != clicks:
+        raise RecordError("the counts of 'by_class' do not add up to 'clicks'")
+    uniques = _int_field(body, "uniques", counts[HUMAN])
+    if "hll" not in body:
+        if uniques:
+            raise RecordError("'uniques' without 'hll'")
+        return (counts[0], counts[1], counts[2], counts[3]), 0, None
+    from clickmuncher import sketches  # here: the gateway, which reads no window, never loads the library
+
+    try:
+        sketch = sketches.checked_base64(body["hll"])
+    except sketches.SketchError as e:
+        raise RecordError(f"field 'hll': {e}") from None
+    return (counts[0], counts[1], counts[2], counts[3]), uniques, sketch
 
 
 MAX_WINDOW_CLICKS = 2**53 - 1

@@ -126,7 +126,7 @@ class _Attempts:
         if policy.deadline_s is not None and elapsed >= policy.deadline_s:
             attempts = f"{self.failures} attempts"
             raise GaveUp(
-                f"{policy.what}: still failing after {elapsed:.0f}s ({attempts}): {_one_line(error)}"
+                f"{policy.what}: still failing after {elapsed:.0f}s ({attempts}): {one_line(error)}"
             ) from error
         if now >= self.next_log:
             log.warning(
@@ -134,7 +134,7 @@ class _Attempts:
                 policy.what,
                 self.failures,
                 elapsed,
-                _one_line(error),
+                one_line(error),
             )
             self.next_log = now + policy.log_every_s
         delay_s = self.delay_s
@@ -151,6 +151,7 @@ class _Attempts:
             )
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """``<type>: <message>`` on one line, for log lines and one-line errors."""
     text = " ".join(str(error).split())
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -1,7 +1,10 @@
 """A downstream consumer of click-windows: validates each record and keeps the latest revision per key.
 
-    pip install confluent-kafka jsonschema
-    python examples/consume_windows.py --bootstrap 127.0.0.1:9092 --topic click-windows
+    pip install jsonschema  # next to clickmuncher, whose Kafka settings it uses
+    python examples/consume_windows.py --topic click-windows
+
+The cluster and its security come from the ``CLICKMUNCHER_KAFKA_*`` settings (environment or ``.env``, see
+docs/operations.md), so the same lines read a local broker or a secured production cluster.
 
 Records of one key arrive in order on one partition, so "higher revision wins, equal revision: later record
 wins" gives the current count of each (URL, window). Stop with Ctrl-C; it prints the top URLs.
@@ -17,18 +20,19 @@ from pathlib import Path
 import jsonschema
 from confluent_kafka import Consumer
 
+from clickmuncher.kafka.config import consumer_config
+from clickmuncher.settings import load_settings
+
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "click-window.schema.json").read_text())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--topic", default="click-windows")
     parser.add_argument("--group", default="click-windows-example")
     args = parser.parse_args()
-    consumer = Consumer(
-        {"bootstrap.servers": args.bootstrap, "group.id": args.group, "auto.offset.reset": "earliest"}
-    )
+    kafka = load_settings().kafka
+    consumer = Consumer(consumer_config(kafka, args.group, {"auto.offset.reset": "earliest"}))
     consumer.subscribe([args.topic])
     latest: dict[bytes, dict[str, object]] = {}
     try:

@@ -1,6 +1,6 @@
 """``python -m gateway [--host H] [--port P] [--workers N]``: the same as ``clickmuncher gateway``."""
 
-from clickmuncher.cli import gateway
+from gateway.cli import gateway_command
 
 if __name__ == "__main__":
-    gateway(prog_name="python -m gateway")
+    gateway_command(prog_name="python -m gateway")

@@ -17,14 +17,16 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from clickmuncher.records import ClickEvent
-from clickmuncher.settings import Settings
+from clickmuncher.settings import GatewaySettings
+from clickmuncher.urls import Rejected, bad_request
+from gateway.classes import Classifier
 from gateway.clicks import ClickSink
 from gateway.clientaddr import client_address, parse_networks
 from gateway.guard import Guard
 from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimitedLog
 from gateway.server import Handler
-from gateway.urls import Rejected, bad_request
+from gateway.visitors import VisitorIds, visitor_key
 
 log = logging.getLogger("gateway.http")
 NO_STORE = "private, no-store"  # a cached redirect is a lost click
@@ -34,12 +36,14 @@ Endpoint = Callable[[web.BaseRequest], web.Response]
 class Gateway:
     """The endpoints and what they need; raises ConfigError when the open-redirect guard cannot be built."""
 
-    def __init__(self, settings: Settings, sink: ClickSink | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, sink: ClickSink | None = None) -> None:
         self.settings = settings
         self.guard = Guard.from_settings(settings)
         self.metrics = Metrics.create()
         self.sink = sink if sink is not None else ClickSink(settings, self.metrics)
         self.proxies = parse_networks(settings.trusted_proxies)
+        self.visitors = VisitorIds(visitor_key(settings))
+        self.classifier = Classifier(settings.gateway_agent_cache)
         self._accept = self.guard.cached(settings.gateway_verdict_cache)
         self._tally = self.metrics.http
         self._log_refused = RateLimitedLog(log, logging.INFO)
@@ -66,7 +70,8 @@ class Gateway:
         return endpoint(request)
 
     def redirect(self, request: web.BaseRequest) -> web.Response:
-        """``GET /?u=URL[&s=SIG]``: 302 to URL exactly as given, one click produced; ``HEAD``: not counted."""
+        """``GET /?u=URL[&s=SIG]``: 302 to URL exactly as given, one click produced (with its class and
+        visitor id, SPEC §12); ``HEAD``: not counted."""
         try:
             query = request.query
             url = _single(query, "u")
@@ -76,9 +81,19 @@ class Gateway:
         except Rejected as e:
             return self._refuse(request, e)
         if request.method == "GET":
-            self.sink.submit(ClickEvent(key, time.time_ns() // 1_000_000))
+            ts_ms = time.time_ns() // 1_000_000
+            agent = request.headers.get("User-Agent", "")
+            cls = self.classifier.classify(request.headers, agent)
+            vid = self.visitors.vid(self._address(request), agent, ts_ms)
+            self.sink.submit(ClickEvent(key, ts_ms, cls, vid))
             self._tally.clicks += 1
+            self._tally.by_class[cls] += 1
         return web.Response(status=302, headers={"Location": url, "Cache-Control": NO_STORE})
+
+    def _address(self, request: web.BaseRequest) -> str:
+        if not self.proxies:
+            return request.remote or "-"
+        return client_address(request.remote, request.headers.getall("X-Forwarded-For", []), self.proxies)
 
     def _refuse(self, request: web.BaseRequest, rejected: Rejected) -> web.Response:
         self._tally.reject(rejected.reason)
@@ -115,8 +130,7 @@ class _Client:
         self.gateway = gateway
 
     def __str__(self) -> str:
-        forwarded = self.request.headers.getall("X-Forwarded-For", [])
-        return client_address(self.request.remote, forwarded, self.gateway.proxies)
+        return self.gateway._address(self.request)
 
 
 def metrics_handler(metrics: Metrics) -> Handler:

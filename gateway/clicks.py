@@ -18,9 +18,10 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from clickmuncher.kafka.admin import ensure_topics
+from clickmuncher.kafka.config import producer_config as kafka_producer_config
+from clickmuncher.kafka.topics import create_missing, service_topics
 from clickmuncher.records import ClickEvent
-from clickmuncher.settings import Settings
+from clickmuncher.settings import GatewaySettings
 from gateway.keeper import SpoolKeeper
 from gateway.metrics import Metrics
 from gateway.spool import Spool, claimed, replay_segment, segments
@@ -33,12 +34,9 @@ TOPIC_RETRY_S = 2.0
 IN_FLIGHT_GRACE_S = 1.0  # at shutdown, for requests already sent to a broker to be answered
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": settings.kafka_bootstrap,
+def producer_config(settings: GatewaySettings) -> dict[str, Any]:
+    extra: dict[str, Any] = {
         "client.id": f"clickmuncher-gateway-{os.getpid()}",
-        "enable.idempotence": True,
-        "acks": "all",
         "linger.ms": settings.gateway_linger_ms,
         "message.timeout.ms": 0,  # 0 = infinite: a click waits in the producer while Kafka is away
         # Reports only for failures: a per-click callback would cost the GIL on every redirect; successes
@@ -50,12 +48,13 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "statistics.interval.ms": 1000,
         "log_level": 2,  # connection failures reach error_cb (readiness); only critical ones are printed
     }
+    return kafka_producer_config(settings.kafka, extra)  # idempotent, acks=all, the cluster's security
 
 
 class ClickSink:
     """Accepts clicks from request handlers; :meth:`start` and :meth:`close` bracket its life."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: GatewaySettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
         self.spool = Spool(settings.state_dir / "spool", settings.gateway_spool_max_bytes)
@@ -231,13 +230,13 @@ class ClickSink:
 
     def _ensure_topic(self) -> None:
         """Creates the clicks topic in the background, retrying while Kafka is away; redirects never wait."""
-        topics: dict[str, dict[str, str]] = {self.settings.clicks_topic: {}}
+        topics = service_topics(self.settings, "gateway")
         while not self._stopping.is_set():
             if not self._ready:  # no admin connection churn while Kafka is away
                 self._stopping.wait(PUMP_POLL_S)
                 continue
             try:
-                ensure_topics(self.settings.kafka_bootstrap, topics, self.settings.partitions, timeout_s=5)
+                create_missing(self.settings.kafka, topics, timeout_s=5)
                 return
             except Exception as e:  # any failure here must only delay the topic, never the gateway
                 log.info("clicks topic not ensured yet (%s); retrying", e)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from publicsuffixlist import PublicSuffixList
 
-from clickmuncher.settings import ConfigError, Settings
+from clickmuncher.settings import ConfigError, GatewaySettings
+from clickmuncher.urls import Rejected, UrlParts, check_url, normalize_parts
 from gateway.signing import MIN_KEY_BYTES, SIGNATURE_CHARS, verify
-from gateway.urls import Rejected, UrlParts, check_url, normalize_parts
 
 ALLOWED = "CLICKMUNCHER_ALLOWED_HOSTS"
 
@@ -29,7 +29,7 @@ class Guard:
     wildcard_suffixes: tuple[str, ...]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Guard:
+    def from_settings(cls, settings: GatewaySettings) -> Guard:
         """Raises :class:`ConfigError` on a weak key, a bad allow-list entry, or neither keys nor list."""
         keys = signing_keys(settings)
         entries = [entry.strip().lower() for entry in settings.allowed_hosts]
@@ -87,7 +87,7 @@ class Guard:
         return accept
 
 
-def signing_keys(settings: Settings) -> tuple[bytes, ...]:
+def signing_keys(settings: GatewaySettings) -> tuple[bytes, ...]:
     """The current key, then the retired ones (``CLICKMUNCHER_SIGNING_KEYS_OLD``), as UTF-8 bytes.
 
     Raises :class:`ConfigError` for a key under :data:`MIN_KEY_BYTES`, or retired keys without a current one.

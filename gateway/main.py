@@ -15,24 +15,28 @@ from types import FrameType
 
 from aiohttp import web
 
+from clickmuncher.kafka.check import check_at_start
 from clickmuncher.logs import log_start, setup_logging
-from clickmuncher.settings import ConfigError, Settings
+from clickmuncher.settings import ConfigError, GatewaySettings
 from gateway.app import Gateway, metrics_handler
+from gateway.classes import crawler_list_version
 from gateway.guard import Guard
 from gateway.server import GatewayServer, listen
 from gateway.spool import prepare
+from gateway.visitors import visitor_key
 
 log = logging.getLogger("gateway")
 EXIT_CLICKS_LOST = 1
 
 
-def check_settings(settings: Settings) -> None:
+def check_settings(settings: GatewaySettings) -> None:
     """Raises :class:`ConfigError` for a configuration the gateway cannot work with (SPEC §5)."""
     Guard.from_settings(settings)  # an empty or malformed bootstrap is refused by the settings already
+    visitor_key(settings)
     prepare(settings.state_dir / "spool")
 
 
-def run(settings: Settings, host: str = "127.0.0.1", port: int = 8080, workers: int = 1) -> None:
+def run(settings: GatewaySettings, host: str = "127.0.0.1", port: int = 8080, workers: int = 1) -> None:
     """Serves until SIGTERM or SIGINT; ``workers`` > 1 processes share the port (SO_REUSEPORT).
 
     Raises :class:`ConfigError` before anything starts when the configuration is unusable; exits with
@@ -42,7 +46,16 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8080, workers: 
         raise ConfigError("--workers must be at least 1")
     check_settings(settings)  # fail fast, in the parent, with a one-line reason
     setup_logging()
-    log_start("gateway", settings, host=host, port=port, workers=workers, event_loop=_loop_name(settings))
+    log_start(
+        "gateway",
+        settings,
+        host=host,
+        port=port,
+        workers=workers,
+        event_loop=_loop_name(settings),
+        crawler_list=crawler_list_version(),
+    )
+    check_at_start(settings, "gateway")  # once, in the parent: a wrong password or CA ends it in one line
     if workers == 1:
         if serve(settings, host, port, reuse_port=False):
             raise SystemExit(EXIT_CLICKS_LOST)
@@ -50,14 +63,14 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8080, workers: 
     _supervise(settings, host, port, workers)
 
 
-def serve(settings: Settings, host: str, port: int, reuse_port: bool, index: int = 0) -> int:
+def serve(settings: GatewaySettings, host: str, port: int, reuse_port: bool, index: int = 0) -> int:
     """One gateway process (worker ``index``): serves until SIGTERM/SIGINT, then drains; returns the
     number of clicks lost."""
     with asyncio.Runner(loop_factory=loop_factory(settings)) as runner:
         return runner.run(_serve(settings, host, port, reuse_port, index))
 
 
-def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory(settings: GatewaySettings) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop when it is installed and not switched off (docs/benchmarks.md: what it gives)."""
     if not settings.gateway_uvloop:
         return None
@@ -68,11 +81,11 @@ def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] 
     return uvloop.new_event_loop
 
 
-def _loop_name(settings: Settings) -> str:
+def _loop_name(settings: GatewaySettings) -> str:
     return "asyncio" if loop_factory(settings) is None else "uvloop"
 
 
-async def _serve(settings: Settings, host: str, port: int, reuse_port: bool, index: int) -> int:
+async def _serve(settings: GatewaySettings, host: str, port: int, reuse_port: bool, index: int) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -94,7 +107,7 @@ async def _serve(settings: Settings, host: str, port: int, reuse_port: bool, ind
 
 
 async def _listen_metrics(
-    stack: contextlib.AsyncExitStack, gateway: Gateway, settings: Settings, host: str, index: int
+    stack: contextlib.AsyncExitStack, gateway: Gateway, settings: GatewaySettings, host: str, index: int
 ) -> None:
     if not settings.gateway_metrics_port:
         return
@@ -105,7 +118,7 @@ async def _listen_metrics(
     log.info("metrics on http://%s:%d/metrics", host, port)
 
 
-def _worker(settings: Settings, host: str, port: int, index: int) -> None:
+def _worker(settings: GatewaySettings, host: str, port: int, index: int) -> None:
     setup_logging()
     try:
         lost = serve(settings, host, port, reuse_port=True, index=index)
@@ -116,7 +129,7 @@ def _worker(settings: Settings, host: str, port: int, index: int) -> None:
         raise SystemExit(EXIT_CLICKS_LOST)
 
 
-def _supervise(settings: Settings, host: str, port: int, workers: int) -> None:
+def _supervise(settings: GatewaySettings, host: str, port: int, workers: int) -> None:
     """Starts ``workers`` processes on one port and waits for them.
 
     SIGTERM/SIGINT are forwarded to every worker; a worker that fails stops the others too.

@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from clickmuncher.records import CLASSES
+
 PREFIX = "clickmuncher_gateway"
 LOSS_REASONS = ("spool_full", "spool_unwritable")
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -25,6 +27,7 @@ class HttpTally:
     """The request path's counts; touched by the event loop's thread only."""
 
     clicks: int = 0
+    by_class: list[int] = field(default_factory=lambda: [0] * len(CLASSES))  # indexed as CLASSES
     rejected: dict[str, int] = field(default_factory=dict)  # by reason
     responses: dict[int, int] = field(default_factory=dict)  # by status
     latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))
@@ -51,6 +54,8 @@ class _TallyCollector(Collector):
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
         t = self.tally
         yield _counter("clicks", "Redirects counted (GET answered 302)", t.clicks)
+        by_class = dict(zip(CLASSES, t.by_class, strict=True))
+        yield _counter("clicks_by_class", "Redirects counted, by click class", by_class, "cls")
         yield _counter("rejected", "Requests refused, by rule", t.rejected, "reason")
         yield _counter("responses", "Responses sent, by HTTP status", t.responses, "status")
         yield _counter("malformed_requests", "Requests that were not valid HTTP (answered 400)", t.malformed)

@@ -23,7 +23,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_protocol import RequestHandler
 
-from clickmuncher.settings import ConfigError, Settings
+from clickmuncher.settings import ConfigError, GatewaySettings
 from gateway.metrics import HttpTally
 from gateway.ratelimit import RateLimitedLog
 
@@ -41,7 +41,7 @@ class GatewayServer(web.Server):
     misses its deadline is closed within ``sweep_s`` after it.
     """
 
-    def __init__(self, handler: Handler, tally: HttpTally, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, handler: Handler, tally: HttpTally, settings: GatewaySettings, **kwargs: Any) -> None:
         kwargs.update(
             keepalive_timeout=settings.gateway_keepalive_timeout_s,
             access_log_class=_latency_recorder(tally),

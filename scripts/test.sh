@@ -10,5 +10,7 @@ echo "test: ruff"
 "$bin/ruff" format --check clickmuncher gateway streams sinks api tests bench
 echo "test: mypy --strict"
 "$bin/mypy"
+echo "test: import layers"
+"$bin/lint-imports"
 echo "test: pytest"
 "$bin/python" -m pytest -q -p no:cacheprovider

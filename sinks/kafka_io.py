@@ -5,26 +5,27 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from clickmuncher.settings import Settings
+from clickmuncher.kafka import config
+from clickmuncher.settings import SinkSettings
 from sinks.batch import DeadLetter, RawRecord
 from sinks.errors import REASON_MAX_CHARS
 
 DELIVERY_TIMEOUT_S = 30.0
+FLUSH_MARGIN_S = 5.0  # a flush waits this much longer than a dead letter's delivery timeout
 DEAD_LETTER_MAX_BYTES = 256 * 1024
 """Largest key or value put on the dead topic: a hostile record can be as large as its topic allows, more
 than the producer sends (1 MB by default)."""
 
 
-class DeliveryError(RuntimeError):
-    """Dead letters could not be confirmed by the broker; the batch is retried."""
+class DeliveryError(KafkaException):
+    """Dead letters not acknowledged by the broker. ``args[0]`` is the first ``KafkaError`` (a timeout when
+    some were still pending), so :mod:`clickmuncher.retry` tells a transient failure from a permanent one."""
 
 
-def consumer_config(settings: Settings) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": settings.kafka_bootstrap,
-        "group.id": settings.sink_group,
+def consumer_config(settings: SinkSettings) -> dict[str, Any]:
+    extra = {
         "client.id": "clickmuncher-sink",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -33,15 +34,17 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
         "session.timeout.ms": int(settings.sink_session_timeout_s * 1000),
         "heartbeat.interval.ms": min(3000, int(settings.sink_session_timeout_s * 1000) // 3),
     }
+    return config.consumer_config(settings.kafka, settings.sink_group, extra)
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": settings.kafka_bootstrap,
+def producer_config(settings: SinkSettings) -> dict[str, Any]:
+    """Idempotent, ``acks=all``; a dead letter not acknowledged within the delivery timeout is reported
+    failed (and sent again), rather than waiting on in the queue behind the next attempt's copy."""
+    extra = {
         "client.id": "clickmuncher-sink-dead-letters",
-        "enable.idempotence": True,
-        "acks": "all",
+        "message.timeout.ms": int(DELIVERY_TIMEOUT_S * 1000),
     }
+    return config.producer_config(settings.kafka, extra)
 
 
 def raw_records(messages: Sequence[Message]) -> list[RawRecord]:
@@ -66,11 +69,11 @@ def send_dead_letters(
     :data:`DEAD_LETTER_MAX_BYTES`, with header ``key-truncated-from``/``value-truncated-from`` = the original
     size, so no record is too large to dead-letter), headers ``reason`` (one line; also as ``error``, its
     older name), ``source-topic``, ``source-partition``, ``source-offset``."""
-    failures: list[str] = []
+    failures: list[KafkaError] = []
 
-    def on_delivery(error: Any, _message: Any) -> None:
+    def on_delivery(error: KafkaError | None, _message: Any) -> None:
         if error is not None:
-            failures.append(str(error))
+            failures.append(error)
 
     for letter in dead:
         record = letter.record
@@ -85,9 +88,10 @@ def send_dead_letters(
         key = _cut(record.key, "key", headers)
         value = _cut(record.value, "value", headers)
         producer.produce(dead_topic, key=key, value=value, headers=headers, on_delivery=on_delivery)
-    remaining = producer.flush(DELIVERY_TIMEOUT_S)
+    remaining = producer.flush(DELIVERY_TIMEOUT_S + FLUSH_MARGIN_S)
     if remaining or failures:
-        raise DeliveryError(f"dead letters not confirmed: {remaining} pending, errors {failures[:3]}")
+        pending = KafkaError(KafkaError._MSG_TIMED_OUT, f"{remaining} dead letters still pending")
+        raise DeliveryError(failures[0] if failures else pending)
 
 
 def _cut(data: bytes | None, name: str, headers: list[tuple[str, str | bytes | None]]) -> bytes | None:

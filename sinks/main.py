@@ -8,24 +8,29 @@ import threading
 import time
 from types import FrameType
 
+from clickmuncher.health import ClusterProbe, serve
 from clickmuncher.logs import log_start, setup_logging
-from clickmuncher.settings import Settings
+from clickmuncher.settings import SinkSettings
+from sinks.health import SinkHealth
 from sinks.metrics import SinkMetrics
 from sinks.sink import open_sink
 
 log = logging.getLogger("sinks")
+METRICS_PORT = "CLICKMUNCHER_SINK_METRICS_PORT"
 
 
-def run(settings: Settings, **options: object) -> None:
+def run(settings: SinkSettings, **options: object) -> None:
     """Runs the sink until SIGTERM or SIGINT, then finishes the batch in hand and logs one summary line."""
     setup_logging()
     log_start("sink", settings, **options)
     stop = threading.Event()
     _request_stop_on_signals(stop)
     metrics = SinkMetrics()
-    metrics.serve(settings.sink_metrics_port)
+    health = SinkHealth(ClusterProbe(settings.kafka))
+    serve(settings.sink_metrics_port, metrics.registry, health.alive, health.ready, METRICS_PORT)
     began = time.monotonic()
     with open_sink(settings, metrics=metrics, stop=stop) as sink:
+        health.sink = sink
         summary = sink.run()
     log.info("sink stopped: %s uptime_s=%.0f", summary.line(), time.monotonic() - began)
 
@@ -40,9 +45,9 @@ def _request_stop_on_signals(stop: threading.Event) -> None:
 
 def main() -> None:
     """``python -m sinks``: the same as ``clickmuncher sink``."""
-    from clickmuncher.cli import sink
+    from sinks.cli import sink_command
 
-    sink.main(prog_name="python -m sinks")
+    sink_command.main(prog_name="python -m sinks")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-
-from clickmuncher.settings import ConfigError
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PREFIX = "clickmuncher_sink"
 
@@ -47,12 +45,3 @@ class SinkMetrics:
         self.consumer_lag = Gauge(
             f"{PREFIX}_consumer_lag_messages", "High watermark minus next offset", ["partition"], registry=r
         )
-
-    def serve(self, port: int) -> None:
-        """Serves ``/metrics`` on ``port`` from a daemon thread; 0 means off."""
-        if not port:
-            return
-        try:
-            start_http_server(port, registry=self.registry)
-        except OSError as e:
-            raise ConfigError(f"CLICKMUNCHER_SINK_METRICS_PORT: cannot serve on {port}: {e.strerror}") from e

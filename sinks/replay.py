@@ -16,19 +16,20 @@ import sqlalchemy as sa
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from clickmuncher.db.engines import make_engine
+from clickmuncher.db.schema import upgrade
+from clickmuncher.db.times import parse_iso_utc
+from clickmuncher.kafka.config import admin_config, consumer_config
 from clickmuncher.logs import log_start, setup_logging
-from clickmuncher.settings import ConfigError, Settings
+from clickmuncher.settings import ConfigError, SinkSettings
 from sinks import store
-from sinks.db import make_engine
-from sinks.schema import upgrade
-from sinks.times import parse_iso_utc
 
 log = logging.getLogger("sinks.replay")
 TIMEOUT_S = 30.0
 EARLIEST = "earliest"
 
 
-def replay_command(settings: Settings, from_: str) -> None:
+def replay_command(settings: SinkSettings, from_: str) -> None:
     """Refuses (:class:`ConfigError`) while a sink is running in the group; otherwise moves both positions."""
     setup_logging()
     log_start("replay-sink", settings, from_=from_)
@@ -38,9 +39,9 @@ def replay_command(settings: Settings, from_: str) -> None:
     print(f"replay sink: {settings.windows_topic} will be re-applied from partition:offset {shown}")
 
 
-def replay_sink(settings: Settings, start: datetime | None) -> dict[int, int]:
+def replay_sink(settings: SinkSettings, start: datetime | None) -> dict[int, int]:
     """Moves the sink back to ``start`` (None: the earliest offsets); returns the new positions."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(admin_config(settings.kafka))
     ensure_no_members(admin, settings.sink_group)
     targets = target_offsets(settings, start)
     upgrade(settings.database_url)
@@ -75,10 +76,10 @@ def ensure_no_members(admin: AdminClient, group: str) -> None:
         )
 
 
-def target_offsets(settings: Settings, start: datetime | None) -> dict[int, int]:
+def target_offsets(settings: SinkSettings, start: datetime | None) -> dict[int, int]:
     """Per partition: the earliest offset, or the first offset at or after ``start`` (the end when none)."""
     topic = settings.windows_topic
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.sink_group})
+    consumer = Consumer(consumer_config(settings.kafka, settings.sink_group))
     try:
         metadata = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
         if metadata is None or metadata.error is not None or not metadata.partitions:
@@ -98,7 +99,7 @@ def target_offsets(settings: Settings, start: datetime | None) -> dict[int, int]
         consumer.close()
 
 
-def _commit_group_offsets(admin: AdminClient, settings: Settings, positions: Mapping[int, int]) -> None:
+def _commit_group_offsets(admin: AdminClient, settings: SinkSettings, positions: Mapping[int, int]) -> None:
     """Sets the group's committed offsets (Kafka refuses while the group has members)."""
     offsets = [TopicPartition(settings.windows_topic, p, o) for p, o in sorted(positions.items()) if o >= 0]
     if not offsets:

@@ -18,13 +18,14 @@ from typing import TypeVar
 import sqlalchemy as sa
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from clickmuncher.kafka.admin import COMPACTED, ensure_topics
-from clickmuncher.settings import Settings
+from clickmuncher.db.engines import make_engine
+from clickmuncher.db.schema import upgrade
+from clickmuncher.kafka.check import check_at_start
+from clickmuncher.retry import Retry
+from clickmuncher.settings import SinkSettings
 from sinks import errors, kafka_io, split, store
 from sinks.batch import Batch, DeadLetter, plan_batch, without_refused
-from sinks.db import make_engine
 from sinks.metrics import SinkMetrics
-from sinks.schema import upgrade
 
 log = logging.getLogger("sinks")
 T = TypeVar("T")
@@ -59,7 +60,7 @@ class Sink:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: SinkSettings,
         *,
         engine: sa.Engine,
         consumer: Consumer,
@@ -74,6 +75,8 @@ class Sink:
         self.producer = producer
         self.metrics = metrics
         self.stop = stop
+        self.joined = False  # in the consumer group (readiness, sinks/health.py)
+        self.polled_mono = time.monotonic()  # when the loop last polled Kafka
         self.summary = SinkSummary()
         # partition -> next_offset as stored in sink_offsets by us (or read at assignment): the fence
         self.positions: dict[int, int] = {}
@@ -96,12 +99,14 @@ class Sink:
             tp.offset = offsets[tp.partition]
         self.positions = dict(offsets)
         consumer.assign(partitions)
+        self.joined = True
         log.info("assigned %s: resuming at %s (from sink_offsets)", self.topic, dict(sorted(offsets.items())))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.positions.pop(tp.partition, None)
         consumer.unassign()
+        self.joined = False
 
     # -- the loop ------------------------------------------------------------------------------------------
 
@@ -116,6 +121,7 @@ class Sink:
                 )
             except StopRequested:  # raised by _on_assign while the database was unavailable
                 break
+            self.polled_mono = time.monotonic()
             records = kafka_io.raw_records(messages)
             if records:
                 self._apply(plan_batch(records))
@@ -180,7 +186,10 @@ class Sink:
         """
         unsent = [letter for letter in batch.dead if _place(letter) not in self._dead_acked]
         if unsent:
-            kafka_io.send_dead_letters(self.producer, self.settings.windows_dead_topic, self.topic, unsent)
+            dead_topic = self.settings.windows_dead_topic
+            self._until_delivered(
+                lambda: kafka_io.send_dead_letters(self.producer, dead_topic, self.topic, unsent)
+            )
             self._dead_acked.update(_place(letter) for letter in unsent)
             if self.settings.sink_crash_after_dead_letters:
                 os._exit(CRASH_EXIT_CODE)  # fault injection for tests: die before the DB transaction
@@ -237,18 +246,17 @@ class Sink:
             return store.load_offsets(conn, self.topic)
 
     def _retry_db(self, action: Callable[[], T]) -> T:
-        """Runs ``action`` until it succeeds; transient database failures and dead-letter delivery failures
-        are logged, counted and retried with exponential backoff up to ``sink_retry_max_s``. Permanent ones
-        reach this point only as :class:`errors.BadData`, which passes."""
+        """Runs ``action`` until it succeeds; transient database failures are logged, counted and retried
+        with exponential backoff up to ``sink_retry_max_s``. Permanent ones reach this point only as
+        :class:`errors.BadData`, which passes. (Dead-letter delivery: :meth:`_until_delivered`.)"""
         delay_s, failures = RETRY_FIRST_S, 0
         while True:
             try:
                 result = action()
-            except (sa.exc.DBAPIError, errors.NotReproduced, kafka_io.DeliveryError) as e:
+            except (sa.exc.DBAPIError, errors.NotReproduced) as e:
                 failures += 1
-                if not isinstance(e, kafka_io.DeliveryError):
-                    self.summary.db_errors += 1
-                    self.metrics.db_errors.inc()
+                self.summary.db_errors += 1
+                self.metrics.db_errors.inc()
                 log.warning("nothing committed, retrying in %.1fs: %s", delay_s, errors.one_line(e))
                 if self.stop.wait(delay_s):
                     raise StopRequested from e
@@ -257,6 +265,16 @@ class Sink:
             if failures:
                 log.info("recovered after %d failed attempt(s)", failures)
             return result
+
+    def _until_delivered(self, send: Callable[[], None]) -> None:
+        """The Kafka side of a commit: ``send`` again while it fails transiently (a broker outage is waited
+        out, however long); any other error is raised, stopping the sink. A stop request ends the wait
+        (:class:`StopRequested`, nothing of the batch committed)."""
+        Retry("dead-letter delivery").call(send, sleep=self._wait_or_stop)
+
+    def _wait_or_stop(self, delay_s: float) -> None:
+        if self.stop.wait(delay_s):
+            raise StopRequested
 
     # -- progress ------------------------------------------------------------------------------------------
 
@@ -285,13 +303,12 @@ def _place(letter: DeadLetter) -> tuple[int, int]:
 
 @contextmanager
 def open_sink(
-    settings: Settings, *, metrics: SinkMetrics | None = None, stop: threading.Event | None = None
+    settings: SinkSettings, *, metrics: SinkMetrics | None = None, stop: threading.Event | None = None
 ) -> Iterator[Sink]:
     """Migrates the schema, ensures the topics, opens the engine and the clients, subscribes; closes all in
     reverse order on exit (the consumer leaves its group)."""
     upgrade(settings.database_url)
-    topics = {settings.windows_topic: COMPACTED, settings.windows_dead_topic: {}}
-    ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+    check_at_start(settings, "sink")
     with ExitStack() as stack:
         engine = make_engine(settings.database_url)
         stack.callback(engine.dispose)

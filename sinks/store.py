@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from clickmuncher.db.tables import CLASS_COLUMNS, click_windows, clicks, sink_offsets
+from clickmuncher.db.times import datetime_to_ms, ms_to_datetime
 from clickmuncher.records import ClickWindow
 from sinks.batch import Batch, StoredWindow, WindowKey, plan_writes, window_key
-from sinks.tables import click_windows, clicks, sink_offsets
-from sinks.times import datetime_to_ms, ms_to_datetime
 
 FROM_BEGINNING = -2
 """``next_offset`` of a partition the sink has not read yet (librdkafka's ``OFFSET_BEGINNING``)."""
@@ -156,26 +156,33 @@ def upsert_windows(conn: sa.Connection, rows: Collection[ClickWindow], now: date
     """One multi-row upsert; the ``WHERE`` keeps the highest revision even against a writer we did not see."""
     if not rows:
         return
-    values: list[dict[str, object]] = [
-        {
-            "url": w.url,
-            "window_start": ms_to_datetime(w.window_start_ms),
-            "window_end": ms_to_datetime(w.window_end_ms),
-            "clicks": w.clicks,
-            "revision": w.revision,
-            "updated_at": now,
-        }
-        for w in rows
-    ]
+    values = [window_row(w, now) for w in rows]
     upsert = _insert_rows(conn, click_windows, values)
     excluded = upsert.excluded
     conn.execute(
         upsert.on_conflict_do_update(
             index_elements=[click_windows.c.url, click_windows.c.window_start],
-            set_={name: excluded[name] for name in ("window_end", "clicks", "revision", "updated_at")},
+            set_={name: excluded[name] for name in values[0] if name not in ("url", "window_start")},
             where=excluded.revision >= click_windows.c.revision,
         )
     )
+
+
+def window_row(w: ClickWindow, now: datetime) -> dict[str, object]:
+    """A window's row; a window of the first record version has no class counts, uniques or sketch
+    (NULL: unknown)."""
+    classes = w.by_class if w.by_class is not None else (None,) * len(CLASS_COLUMNS)
+    return {
+        "url": w.url,
+        "window_start": ms_to_datetime(w.window_start_ms),
+        "window_end": ms_to_datetime(w.window_end_ms),
+        "clicks": w.clicks,
+        "revision": w.revision,
+        "updated_at": now,
+        **dict(zip(CLASS_COLUMNS, classes, strict=True)),
+        "uniques": w.uniques,
+        "hll": w.hll,
+    }
 
 
 def add_clicks(conn: sa.Connection, deltas: Mapping[str, int]) -> None:

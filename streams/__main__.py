@@ -1,20 +1,6 @@
-"""``python -m streams``."""
+"""``python -m streams [--check]``: the same as ``clickmuncher streams``."""
 
-from __future__ import annotations
-
-import sys
-
-from clickmuncher.settings import ConfigError, load_settings
-from streams.main import run
-
-
-def main() -> None:
-    try:
-        run(load_settings())
-    except ConfigError as e:
-        print(f"streams: {e}", file=sys.stderr)
-        sys.exit(2)
-
+from streams.cli import streams_command
 
 if __name__ == "__main__":
-    main()
+    streams_command(prog_name="python -m streams")

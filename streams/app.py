@@ -18,10 +18,13 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from clickmuncher.settings import Settings
+from clickmuncher.health import ClusterProbe
+from clickmuncher.kafka.config import faust_config
+from clickmuncher.settings import StreamsSettings
 from streams import drain, faust_glue
 from streams.acks import BatchAcks
 from streams.engine import Engine
+from streams.health import BEAT_S, WorkerHealth
 from streams.metrics import StreamsMetrics
 from streams.offsets import EndOffsets
 from streams.ports import Output, OutputTopics, wall_ms
@@ -35,7 +38,7 @@ TICK_S = 0.5
 CAUGHT_UP_TIMEOUT_S = 2.0
 
 
-def rules_from(settings: Settings) -> WindowRules:
+def rules_from(settings: StreamsSettings) -> WindowRules:
     return WindowRules(
         window_ms=settings.window_s * 1000,
         grace_ms=settings.grace_s * 1000,
@@ -44,24 +47,20 @@ def rules_from(settings: Settings) -> WindowRules:
     )
 
 
-def broker_urls(bootstrap: str) -> list[str]:
-    return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
-
-
-def state_path(settings: Settings) -> Path:
+def state_path(settings: StreamsSettings) -> Path:
     """Where this app's local table stores live (one directory per app id)."""
     return settings.state_dir / "streams" / settings.streams_app_id
 
 
-def changelog_topic(settings: Settings) -> str:
+def changelog_topic(settings: StreamsSettings) -> str:
     """The window table's changelog, named as Faust names it."""
     return f"{settings.streams_app_id}-{TABLE_NAME}-changelog"
 
 
-def faust_app(settings: Settings) -> faust_glue.StreamsApp:
+def faust_app(settings: StreamsSettings) -> faust_glue.StreamsApp:
     return faust_glue.StreamsApp(
         settings.streams_app_id,
-        broker=broker_urls(settings.kafka_bootstrap),
+        **faust_config(settings.kafka),  # broker URLs and credentials (SASL, TLS context)
         store=settings.streams_store,
         datadir=str(state_path(settings)),
         topic_partitions=settings.partitions,
@@ -71,6 +70,9 @@ def faust_app(settings: Settings) -> faust_glue.StreamsApp:
         key_serializer="json",
         value_serializer="json",
         producer_acks=-1,
+        # No "<app id>-__assignor-__leader" topic: it would be created with Faust's replication factor 1
+        # (its leader election serves only timers with on_leader=True, which the worker does not use).
+        topic_disable_leader=True,
         stream_buffer_maxsize=1024,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
@@ -82,13 +84,13 @@ def faust_app(settings: Settings) -> faust_glue.StreamsApp:
 class Worker:
     """The parts of one worker: the Faust app, the engine, and the producer the engine writes with."""
 
-    def __init__(self, settings: Settings, metrics: StreamsMetrics) -> None:
+    def __init__(self, settings: StreamsSettings, metrics: StreamsMetrics) -> None:
         """Builds (does not start) the worker; no I/O here."""
         self.app = faust_app(settings)
         self.clicks_topic = settings.clicks_topic
-        self.producer = BatchProducer(producer_config(settings.kafka_bootstrap, settings.streams_app_id))
+        self.producer = BatchProducer(producer_config(settings.kafka, settings.streams_app_id))
         self.live_producer = LiveProducer(
-            live_producer_config(settings.kafka_bootstrap, settings.streams_app_id), metrics.live_dropped.inc
+            live_producer_config(settings.kafka, settings.streams_app_id), metrics.live_dropped.inc
         )
         clicks = self.app.topic(
             settings.clicks_topic,
@@ -119,8 +121,9 @@ class Worker:
             live=self.live_producer.send if settings.live_every_s > 0 else None,
             live_every_s=settings.live_every_s,
         )
-        self.end_offsets = EndOffsets(settings.kafka_bootstrap, settings.clicks_topic)
+        self.end_offsets = EndOffsets(settings.kafka, settings.clicks_topic)
         self.consumer_hooks.end_offsets = self.end_offsets
+        self.health = WorkerHealth(self.app, ClusterProbe(settings.kafka))
         _wire(
             self.app,
             table,
@@ -129,6 +132,10 @@ class Worker:
             settings.clicks_topic,
             self.end_offsets,
         )
+        self.app.timer(BEAT_S)(self._beat)
+
+    async def _beat(self) -> None:
+        self.health.beat()
 
     def prepare(self) -> None:
         """Call once Faust's worker exists (the consumer needs its loop), before it starts fetching.

@@ -396,7 +396,7 @@ class Engine:
         """Steps 2 and 3; returns the timestamp that may move the watermark, if any. Not a coroutine (it
         runs once per click): outputs wait in the partition's outbox for its next commit."""
         try:
-            url, ts_ms = click_fields(raw)
+            url, ts_ms, cls, vid = click_fields(raw)
         except RecordError as e:
             self._dead(part, offset, raw, str(e), "malformed", redelivered)
             return None
@@ -417,7 +417,7 @@ class Engine:
         key = window_key(start, url)
         state = self.committer.state_of(part, key, start, url)
         late = where is Route.LATE
-        new = apply_click(state, offset, part.partition, bump=late and key not in part.revised)
+        new = apply_click(state, offset, part.partition, late and key not in part.revised, cls, vid)
         if new is not None:
             part.pending[key] = new
             if state is None:

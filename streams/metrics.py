@@ -1,13 +1,12 @@
-"""Prometheus metrics of the streams worker (served on ``CLICKMUNCHER_STREAMS_METRICS_PORT``, 0: off)."""
+"""Prometheus metrics of the streams worker (served on ``CLICKMUNCHER_STREAMS_METRICS_PORT`` with the health
+endpoints, clickmuncher/health.py; 0: off)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
-
-from clickmuncher.settings import ConfigError
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class StreamsMetrics:
@@ -66,14 +65,6 @@ class StreamsMetrics:
             ["partition"],
             registry=r,
         )
-
-    def serve(self, port: int) -> None:
-        if port <= 0:
-            return
-        try:
-            start_http_server(port, registry=self.registry)
-        except OSError as e:
-            raise ConfigError(f"CLICKMUNCHER_STREAMS_METRICS_PORT: cannot listen on {port}: {e}") from e
 
 
 @dataclass

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from clickmuncher.kafka.config import KafkaSettings, admin_config
+
 
 class EndOffsets:
     """Answers "what is the end offset of these partitions now" with one ListOffsets request.
@@ -16,9 +18,9 @@ class EndOffsets:
     the question waited behind the fetch in progress (up to a second per idle check).
     """
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
         self.topic = topic
-        self._config: dict[str, str | int | float | bool] = {"bootstrap.servers": bootstrap}
+        self._config = admin_config(kafka, {"client.id": "clickmuncher-streams-offsets"})
         self._admin: AdminClient | None = None
 
     def start(self) -> None:
@@ -28,8 +30,8 @@ class EndOffsets:
     async def fetch(
         self, partitions: Iterable[int], timeout_s: float, earliest: bool = False
     ) -> dict[int, int]:
-        """{partition: end offset} (the log start offset with ``earliest``); raises (e.g. ``TimeoutError``,
-        ``KafkaException``) if the broker does not answer in time."""
+        """{partition: end offset} (the log start offset with ``earliest``), for the partitions whose leader
+        answered; raises (e.g. ``TimeoutError``, ``KafkaException``) if the broker does not answer in time."""
         self.start()
         assert self._admin is not None
         spec = OffsetSpec.earliest() if earliest else OffsetSpec.latest()  # type: ignore[no-untyped-call]
@@ -47,4 +49,5 @@ class EndOffsets:
             # no idle partition closed its windows any more).
             self._admin = None
             raise
-        return {tp.partition: int(info.offset) for tp, info in zip(futures, answers, strict=True)}
+        found = {tp.partition: int(info.offset) for tp, info in zip(futures, answers, strict=True)}
+        return {p: offset for p, offset in found.items() if offset >= 0}  # -1001: its leader is down

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clickmuncher.records import encode_live_window, encode_window
+from clickmuncher.records import encode_window, live_window
 from streams.ports import Deliver, Output, OutputTopics
 from streams.retry import until_done
 from streams.windows import WindowRules, WindowState
@@ -24,21 +24,25 @@ class Outputs:
         self._deliver = deliver
 
     def window(self, key: str, start: int, url: str, state: WindowState) -> Output:
-        """The ``click-windows`` record of a window's state (key: the table key, ``<start>:<url>``).
+        """The ``click-windows`` record of a window's state (key: the table key, ``<start>:<url>``), with
+        its clicks per class, uniques and sketch (SPEC §12).
 
         Clicks are validated at intake, so this cannot fail for a window the engine counted; a window that
         still cannot be encoded becomes a dead letter rather than stopping the worker."""
         try:
-            value = encode_window(url, start, self.rules.end_of(start), state.count, state.revision)
-            return (self.topics.windows, key.encode(), value, None)
+            return (self.topics.windows, key.encode(), self._value(start, url, state), None)
         except (UnicodeError, ValueError, OverflowError, OSError) as e:
             printable = key.encode("utf-8", "backslashreplace")
             return self.dead(printable, f"cannot encode the window of {state.count} clicks: {e}")
 
     def live(self, key: str, start: int, url: str, state: WindowState) -> Output:
         """The ``click-windows-live`` record of an open window's count (``"final": false``)."""
-        value = encode_live_window(url, start, self.rules.end_of(start), state.count, state.revision)
-        return (self.topics.live, key.encode(), value, None)
+        return (self.topics.live, key.encode(), live_window(self._value(start, url, state)), None)
+
+    def _value(self, start: int, url: str, state: WindowState) -> bytes:
+        end = self.rules.end_of(start)
+        uniques, hll = state.uniques(), state.hll_base64()
+        return encode_window(url, start, end, state.count, state.revision, state.by_class, uniques, hll)
 
     def late(self, url: str, raw: bytes | None, partition: int, offset: int) -> Output:
         """A click beyond late retention, keyed by its URL; ``source`` says where it came from, so a

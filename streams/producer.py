@@ -16,15 +16,19 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from clickmuncher.kafka.config import KafkaSettings
+from clickmuncher.kafka.config import producer_config as kafka_producer_config
 from streams.ports import Headers
 
 REPORT_POLL_S = 0.001
 
 
-class DeliveryError(RuntimeError):
-    """At least one record of a batch was not acknowledged by the broker; the caller retries the batch."""
+class DeliveryError(KafkaException):
+    """At least one record of a batch was not acknowledged by the broker; the caller retries the batch.
+    ``args[0]`` is the first record's ``KafkaError``, which tells a transient failure (clickmuncher.retry)
+    from a permanent one."""
 
 
 class OutRecord(NamedTuple):
@@ -43,39 +47,39 @@ class OutRecord(NamedTuple):
 class _Batch:
     """Counts the outstanding delivery reports of one batch (reports arrive on the event loop thread)."""
 
-    __slots__ = ("error", "max_offset", "remaining")
+    __slots__ = ("error", "failed", "max_offset", "remaining")
 
     def __init__(self, size: int) -> None:
         self.remaining = size
-        self.error: KafkaError | str | None = None
+        self.error: KafkaError | None = None
+        self.failed: Exception | None = None  # what stopped the batch from being produced whole
         self.max_offset = -1
 
     def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
-            self.error = err
+            self.error = self.error or err
         else:
             offset = msg.offset()
             if offset is not None and offset > self.max_offset:
                 self.max_offset = offset
         self.remaining -= 1
 
-    def abandon(self, count: int, reason: str) -> None:
-        """``count`` records were never produced: they will have no delivery report."""
-        self.error = reason
+    def abandon(self, count: int, error: Exception) -> None:
+        """``count`` records were never produced (``error``): they will have no delivery report."""
+        self.failed = error
         self.remaining -= count
 
 
-def producer_config(bootstrap: str, client_id: str) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
+def producer_config(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
+    """Idempotent with ``acks=all`` (clickmuncher.kafka.config), on the cluster of ``kafka``."""
+    extra = {
         "client.id": client_id,
-        "enable.idempotence": True,
-        "acks": "all",
         "linger.ms": 2,
         "compression.type": "lz4",
         # The partitioner of Faust's (aiokafka's) producer, so click-windows keys stay on their partitions.
         "partitioner": "murmur2_random",
     }
+    return kafka_producer_config(kafka, extra)
 
 
 class BatchProducer:
@@ -112,15 +116,17 @@ class BatchProducer:
                     producer.poll(0)
                     await asyncio.sleep(REPORT_POLL_S)
             except Exception as e:
-                batch.abandon(len(records) - i, repr(e))
+                batch.abandon(len(records) - i, e)
                 break
         while True:
             producer.poll(0)  # runs the delivery callbacks of every batch, on this thread
             if batch.remaining <= 0:
                 break
             await asyncio.sleep(REPORT_POLL_S)
+        if batch.failed is not None:
+            raise batch.failed
         if batch.error is not None:
-            raise DeliveryError(str(batch.error))
+            raise DeliveryError(batch.error)
         return batch.max_offset
 
 
@@ -146,16 +152,17 @@ def _try_produce(producer: Producer, record: OutRecord, batch: _Batch) -> bool:
     return True
 
 
-def live_producer_config(bootstrap: str, client_id: str) -> dict[str, Any]:
+def live_producer_config(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
     """Live counts are superseded every few seconds: no idempotence, one acknowledgement, a long linger."""
-    return {
-        "bootstrap.servers": bootstrap,
+    extra = {
         "client.id": f"{client_id}-live",
+        "enable.idempotence": False,
         "acks": 1,
         "linger.ms": 100,
         "compression.type": "lz4",
         "partitioner": "murmur2_random",
     }
+    return kafka_producer_config(kafka, extra)
 
 
 class LiveProducer:

@@ -55,8 +55,10 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic
 
 from clickmuncher.kafka.admin import COMPACTED, wait_until_visible
+from clickmuncher.kafka.config import admin_config, consumer_config, producer_config
 from clickmuncher.logs import log_start, setup_logging
-from clickmuncher.settings import ConfigError, Settings
+from clickmuncher.retry import GaveUp, Retry
+from clickmuncher.settings import ConfigError, StreamsSettings
 from streams.app import changelog_topic
 from streams.table import changelog_records
 from streams.windows import floor_key
@@ -90,13 +92,13 @@ def parse_from(text: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def replay_command(settings: Settings, from_: str) -> None:
+def replay_command(settings: StreamsSettings, from_: str) -> None:
     at_ms = parse_from(from_)
     setup_logging()
     log_start("replay-streams", settings, from_=from_)
     window_ms = settings.window_s * 1000
     from_ms = at_ms - at_ms % window_ms
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(admin_config(settings.kafka))
     group = settings.streams_app_id
     _refuse_if_running(admin, group)  # 1. look
     unfinished = pending_replay(settings)
@@ -113,7 +115,7 @@ def replay_command(settings: Settings, from_: str) -> None:
     )
 
 
-def check_no_pending_replay(settings: Settings) -> None:
+def check_no_pending_replay(settings: StreamsSettings) -> None:
     """Raises :class:`ConfigError` when a ``replay streams`` of this app id was interrupted: a worker started
     now could count from a half-reset state (see the module docstring)."""
     from_ms = pending_replay(settings)
@@ -124,21 +126,22 @@ def check_no_pending_replay(settings: Settings) -> None:
         )
 
 
-def pending_replay(settings: Settings) -> int | None:
+def pending_replay(settings: StreamsSettings) -> int | None:
     """The ``from_ms`` of an unfinished replay marked on the streams group's committed offsets of ``clicks``.
 
     Read through a consumer of the group that does not join it (``committed()`` waits out a coordinator
     that is still loading, as on a broker that just started)."""
     topic, group = settings.clicks_topic, settings.streams_app_id
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group})
+    consumer = Consumer(consumer_config(settings.kafka, group))
     try:
         meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
         if meta is None or meta.error is not None or not meta.partitions:
             return None  # no clicks yet: nothing was ever replayed
         wanted = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-        committed = consumer.committed(wanted, timeout=TIMEOUT_S)
-    except KafkaException as e:
-        raise ConfigError(f"cannot read the committed offsets of group {group}: {e.args[0]}") from e
+        committed = _retrying(lambda: consumer.committed(wanted, timeout=TIMEOUT_S))
+    except (KafkaException, GaveUp) as e:
+        reason = e.args[0] if isinstance(e, KafkaException) else e
+        raise ConfigError(f"cannot read the committed offsets of group {group}: {reason}") from e
     finally:
         consumer.close()
     for tp in committed:
@@ -148,16 +151,10 @@ def pending_replay(settings: Settings) -> int | None:
 
 
 def _retrying(call: Callable[[], T]) -> T:
-    """``call()``, retried for up to TIMEOUT_S while the broker answers with a retriable error (a group's
-    coordinator answers "loading" until it has read the group)."""
-    deadline = time.monotonic() + TIMEOUT_S
-    while True:
-        try:
-            return call()
-        except KafkaException as e:
-            if not e.args[0].retriable() or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    """``call()``, retried for up to TIMEOUT_S while the broker answers with a transient error (a group's
+    coordinator answers "loading", or "not coordinator" while the coordinators are still being elected, as
+    on a cluster that just started); then :class:`GaveUp`."""
+    return Retry("asking the streams group's coordinator", deadline_s=TIMEOUT_S, first_delay_s=0.5).call(call)
 
 
 def _refuse_if_running(admin: AdminClient, group: str) -> None:
@@ -166,8 +163,8 @@ def _refuse_if_running(admin: AdminClient, group: str) -> None:
         raise ConfigError(f"consumer group {group} has {len(described.members)} members: stop the workers")
 
 
-def _offsets_at(settings: Settings, from_ms: int) -> list[TopicPartition]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.streams_app_id})
+def _offsets_at(settings: StreamsSettings, from_ms: int) -> list[TopicPartition]:
+    consumer = Consumer(consumer_config(settings.kafka, settings.streams_app_id))
     try:
         topic = settings.clicks_topic
         meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
@@ -197,7 +194,7 @@ def _refuse_if_not_retained(partition: int, offset: int, low: int) -> None:
         )
 
 
-def _changelog_shape(admin: AdminClient, settings: Settings) -> TopicShape:
+def _changelog_shape(admin: AdminClient, settings: StreamsSettings) -> TopicShape:
     """The changelog as it is, to recreate it alike; if it is missing, the replication of ``clicks``."""
     existing = _shape(admin, changelog_topic(settings))
     if existing is not None:
@@ -224,7 +221,9 @@ def _shape(admin: AdminClient, topic: str) -> TopicShape | None:
     return TopicShape(len(meta.partitions), replication, config)
 
 
-def _recreate_changelog(admin: AdminClient, settings: Settings, shape: TopicShape, from_ms: int) -> None:
+def _recreate_changelog(
+    admin: AdminClient, settings: StreamsSettings, shape: TopicShape, from_ms: int
+) -> None:
     """Deletes the changelog (if it exists) and creates it again as ``shape`` with the floor records."""
     topic = changelog_topic(settings)
     if topic in admin.list_topics(timeout=TIMEOUT_S).topics:
@@ -248,14 +247,14 @@ def _recreate_changelog(admin: AdminClient, settings: Settings, shape: TopicShap
     _write_floor(settings, topic, shape.partitions, from_ms)
 
 
-def _write_floor(settings: Settings, topic: str, partitions: int, from_ms: int) -> None:
+def _write_floor(settings: StreamsSettings, topic: str, partitions: int, from_ms: int) -> None:
     failures: list[str] = []
 
     def on_delivery(error: Any, _message: Any) -> None:
         if error is not None:
             failures.append(str(error))
 
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all"})
+    producer = Producer(producer_config(settings.kafka))
     for p in range(partitions):
         (floor,) = changelog_records(topic, p, [(floor_key(p), from_ms)])
         producer.produce(topic, key=floor.key, value=floor.value, partition=p, on_delivery=on_delivery)

@@ -32,10 +32,17 @@ def encode_key(key: str) -> bytes:
 def encode_value(value: Any) -> bytes:
     """A table value as Faust's ``json`` codec serializes it (compact separators).
 
-    Window states and watermarks are lists of integers, written for every touched key: they are formatted
-    directly (``json.dumps`` with separators builds a new encoder per call, ten times slower)."""
-    if type(value) is list and all(type(v) is int for v in value):
-        return ("[" + ",".join(map(str, value)) + "]").encode()
+    Window states and watermarks are lists of integers, a window state's possibly ending with its sketch
+    in base64, written for every touched key: they are formatted directly (``json.dumps`` with separators
+    builds a new encoder per call, ten times slower)."""
+    if type(value) is list and value:
+        last = value[-1]
+        if type(last) is str:
+            ints = value[:-1]
+            if ints and all(type(v) is int for v in ints):
+                return b"[%s,%s]" % (",".join(map(str, ints)).encode(), json_string(last))
+        elif all(type(v) is int for v in value):
+            return ("[" + ",".join(map(str, value)) + "]").encode()
     return json.dumps(value, separators=(",", ":")).encode()
 
 

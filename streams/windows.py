@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 from dataclasses import dataclass
+
+from clickmuncher import sketches
+from clickmuncher.records import BOT, HUMAN, PREVIEW, ByClass
+from clickmuncher.sketches import Sketch
+
+log = logging.getLogger("streams")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,40 +95,122 @@ class WindowState:
     """What the table stores per (window, URL): one changelog record, so its fields never disagree.
 
     ``last_offset`` is the highest offset of the source partition applied to this key; a redelivered event
-    at or below it was already counted. Never modified (a new state is built per click); not declared
-    frozen only because a frozen dataclass costs three times as much to build.
+    at or below it was already counted. ``bot``, ``preview`` and ``prefetch`` count those classes' clicks
+    (the rest of ``count`` is human, SPEC §12); ``hll`` is the sketch of the human visitors: a
+    :class:`~clickmuncher.sketches.Sketch`, its base64 text as read from the table (decoded on first use:
+    a load reads every key and needs none), or None before the first visitor.
+
+    A new state is built per click, sharing its predecessor's sketch, which the click updates in place:
+    only the newest state of a key is ever read or written again (a sketch's older contents are never
+    needed, and adding a visitor twice changes nothing). Not declared frozen only because a frozen
+    dataclass costs three times as much to build.
     """
 
     count: int
     last_offset: int
     revision: int
     partition: int
+    bot: int = 0
+    preview: int = 0
+    prefetch: int = 0
+    hll: Sketch | str | None = None
 
-    def encode(self) -> list[int]:
-        return [self.count, self.last_offset, self.revision, self.partition]
+    def encode(self) -> list[int | str]:
+        """Four integers while every click was human without a visitor (the first version's record), else
+        seven, then the sketch's base64 when there is one."""
+        head: list[int | str] = [self.count, self.last_offset, self.revision, self.partition]
+        if self.hll is None and not (self.bot or self.preview or self.prefetch):
+            return head
+        head += [self.bot, self.preview, self.prefetch]
+        if self.hll is not None:
+            head.append(self.hll if isinstance(self.hll, str) else sketches.to_base64(self.hll))
+        return head
 
     @classmethod
     def decode(cls, raw: object) -> WindowState:
         if isinstance(raw, (bytes, str)):
             raw = json.loads(raw)
-        if not isinstance(raw, list) or len(raw) != 4 or not all(type(v) is int for v in raw):
-            raise ValueError(f"bad window state {raw!r}")
-        count, last_offset, revision, partition = raw
-        return cls(count, last_offset, revision, partition)
+        if not isinstance(raw, list) or len(raw) not in (4, 7, 8) or not all(type(v) is int for v in raw[:7]):
+            raise ValueError(f"bad window state {str(raw)[:200]}")
+        if len(raw) == 8 and (not isinstance(raw[7], str) or len(raw[7]) > sketches.MAX_BASE64_CHARS):
+            raise ValueError(f"bad window state {str(raw)[:200]}")
+        if len(raw) > 4 and (min(raw[4:7]) < 0 or sum(raw[4:7]) > raw[0]):
+            raise ValueError(f"bad window state {str(raw)[:200]}")
+        return cls(*raw)
+
+    @property
+    def by_class(self) -> ByClass:
+        """Clicks per class, in the order of ``clickmuncher.records.CLASSES``."""
+        return (self.count - self.bot - self.preview - self.prefetch, self.bot, self.preview, self.prefetch)
+
+    def visitors(self) -> Sketch | None:
+        """The sketch, decoded if it was read from the table. One the table holds but that is not a sketch
+        (impossible unless the changelog was written by someone else) is logged and started afresh: the
+        counts stay exact, the uniques of that window lose its earlier visitors."""
+        if isinstance(self.hll, str):
+            try:
+                self.hll = sketches.from_base64(self.hll)
+            except sketches.SketchError as e:
+                log.error("a window's sketch in the table is unreadable (%s); it starts afresh", e)
+                self.hll = sketches.new()
+        return self.hll
+
+    def uniques(self) -> int:
+        """Estimated distinct human visitors: never more than the human clicks."""
+        sketch = self.visitors()
+        return 0 if sketch is None else min(sketches.estimate(sketch), self.by_class[HUMAN])
+
+    def hll_base64(self) -> str | None:
+        if self.hll is None or isinstance(self.hll, str):
+            return self.hll
+        return sketches.to_base64(self.hll)
 
 
-def apply_click(state: WindowState | None, offset: int, partition: int, bump: bool) -> WindowState | None:
-    """The new state after one click at ``offset``, or ``None`` when it was already applied (redelivery).
+def apply_click(
+    state: WindowState | None,
+    offset: int,
+    partition: int,
+    bump: bool,
+    cls: int = HUMAN,
+    vid: str | None = None,
+) -> WindowState | None:
+    """The new state after one click at ``offset`` of class ``cls`` by visitor ``vid``, or ``None`` when it
+    was already applied (redelivery).
 
     ``bump``: the click corrects a window whose current revision was already emitted (a late click), so
     the count goes out under the next revision; a new key starts at revision 0 in any case.
     """
     if state is None:
-        return WindowState(count=1, last_offset=offset, revision=0, partition=partition)
-    if state.last_offset >= offset:
+        new = WindowState(1, offset, 0, partition)
+    elif state.last_offset >= offset:
         return None
-    revision = state.revision + 1 if bump else state.revision
-    return WindowState(state.count + 1, offset, revision, state.partition)
+    else:
+        revision = state.revision + 1 if bump else state.revision
+        new = WindowState(
+            state.count + 1,
+            offset,
+            revision,
+            state.partition,
+            state.bot,
+            state.preview,
+            state.prefetch,
+            state.hll,
+        )
+    if cls == HUMAN:
+        if vid is not None:
+            sketch = new.hll
+            if sketch is None:
+                sketch = new.hll = sketches.new()
+            elif type(sketch) is str:
+                sketch = new.visitors()
+            sketch.update(vid)  # type: ignore[union-attr]
+    elif cls == BOT:
+        new.bot += 1
+    elif cls == PREVIEW:
+        new.preview += 1
+    else:
+        new.prefetch += 1
+    return new
 
 
 def window_key(window_start_ms: int, url: str) -> str:

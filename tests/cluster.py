@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from clickmuncher.kafka import broker, certs, cluster
-from clickmuncher.kafka.config import KafkaSettings
+from clickmuncher.devstack.kafka import broker, certs, cluster
+from clickmuncher.kafka.config import KafkaSettings, admin_config
 from clickmuncher.settings import Settings, load_settings
 
 PORT_BLOCK_TRIES = 50
@@ -64,7 +64,7 @@ class LocalCluster:
 
     def settings(self, **overrides: Any) -> Settings:
         """The settings a service would load with ``client.env`` as its ``.env`` file, plus ``overrides``."""
-        return load_settings(_env_file=self.client_env, **overrides)
+        return load_settings(Settings, _env_file=self.client_env, **overrides)
 
     def env(self) -> dict[str, str]:
         """``client.env`` as a dict, for the environment of a subprocess."""
@@ -81,6 +81,24 @@ class LocalCluster:
     def kill(self, index: int) -> None:
         """SIGKILLs broker ``index`` (0-based)."""
         cluster.kill(self.data_dir, index)
+
+    def stop_broker(self, index: int) -> None:
+        """Stops broker ``index`` with SIGTERM: a controlled shutdown, its leaderships handed over first."""
+        broker.stop(self.layout.node_dir(self.data_dir, index))
+
+    def fully_replicated(self) -> bool:
+        """Whether every partition of every topic has all its replicas in sync (a rolling restart waits for
+        this before the next broker)."""
+        from confluent_kafka.admin import AdminClient
+
+        try:
+            metadata = AdminClient(admin_config(self.kafka, {"log_level": 0})).list_topics(timeout=5)
+        except Exception:
+            return False
+        partitions = [p for t in metadata.topics.values() for p in t.partitions.values()]
+        return len(metadata.brokers) == self.brokers and all(
+            p.error is None and set(p.isrs) == set(p.replicas) for p in partitions
+        )
 
     def restart(self) -> None:
         """Starts every broker that is not running and returns once all are registered again."""

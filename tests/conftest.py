@@ -14,12 +14,13 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from clickmuncher.kafka import broker
-from clickmuncher.pgcluster import PgCluster, create_database
+from clickmuncher.devstack.kafka import broker
 from tests.cluster import LocalCluster
+from tests.pgcluster import PgCluster, create_database
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -125,6 +126,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'clickmuncher.db'}"
     base_url: str = request.getfixturevalue("pg_url")
     return create_database(base_url)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium (tests/api/browser.py); under CI a missing browser fails, never skips."""
+    from tests.api.browser import chromium, missing
+
+    absent = missing()
+    if absent:
+        message = f"{', '.join(absent)} missing (apt-get install chromium chromium-driver)"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    driver = chromium()
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 @pytest.fixture

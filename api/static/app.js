@@ -120,7 +120,8 @@
       });
       const from = new Date(p.w.window_start).toLocaleString("en-GB");
       const to = new Date(p.w.window_end).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
-      const label = `${from}–${to}: ${number(p.w.clicks)} clicks${p.w.final ? "" : " so far (live)"}`;
+      const visitors = p.w.uniques === null ? "" : `, ${number(p.w.uniques)} unique visitors`;
+      const label = `${from}–${to}: ${number(p.w.clicks)} human clicks${visitors}${p.w.final ? "" : " so far (live)"}`;
       dot.append(svg("title", {}, label));
       root.append(dot);
     }
@@ -135,14 +136,19 @@
     if (!state.url) {
       $("chart-url").textContent = "Pick a URL in the table.";
       $("chart-total").textContent = "";
+      $("chart-uniques").textContent = "";
       $("chart").replaceChildren();
       return;
     }
     const range = { url: state.url, from: new Date(sinceMs).toISOString(), to: new Date(untilMs).toISOString() };
-    const [series, total] = await Promise.all([query("/api/windows", range), query("/api/totals", { url: state.url })]);
+    const [series, total, uniques] = await Promise.all([
+      query("/api/windows", range), query("/api/totals", { url: state.url }), query("/api/uniques", range),
+    ]);
     $("chart-url").textContent = series.url;
     const live = total.live ? ` (${number(total.live)} live)` : "";
-    $("chart-total").textContent = `All-time total: ${number(total.clicks)} clicks${live}`;
+    $("chart-total").textContent = `All-time total: ${number(total.clicks)} human clicks${live}`;
+    $("chart-uniques").textContent =
+      `Unique visitors in this range: ${number(uniques.uniques)} (closed windows, ${number(uniques.human_clicks)} human clicks)`;
     renderChart(series.windows, sinceMs, untilMs);
   }
 

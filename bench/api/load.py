@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 import psycopg
 import sqlalchemy as sa
 
-from sinks.tables import click_windows, clicks
-from sinks.times import ms_to_datetime
+from clickmuncher.db.tables import click_windows, clicks
+from clickmuncher.db.times import ms_to_datetime
 
 SITES = ("example.com", "shop.example.com", "docs.example.org", "blog.example.net", "news.example.io")
 PATHS = ("post", "product", "guide", "release", "pricing", "careers", "events")

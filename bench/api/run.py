@@ -36,12 +36,13 @@ from confluent_kafka import Producer
 from api import queries
 from api.live import LiveWindow
 from bench.api.load import Shape, copy_rows, url_of
-from bench.common import address, bootstrap_or_local, record_summary
+from bench.common import address, bootstrap_or_local, kafka, record_summary
+from clickmuncher.db.schema import upgrade
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
-from clickmuncher.kafka.broker import free_port
-from clickmuncher.pgcluster import PgCluster, create_database
+from clickmuncher.kafka.config import producer_config
 from clickmuncher.records import ClickWindow
-from sinks.schema import upgrade
+from tests.pgcluster import PgCluster, create_database
 
 DAY_MS = 86_400_000
 TARGET_MS = 50.0
@@ -86,7 +87,7 @@ def live_windows(shape: Shape, count: int) -> list[ClickWindow]:
 def produce_live(bootstrap: str, topic: str, shape: Shape, count: int) -> None:
     """The live counts on the live topic, as the streams worker publishes them."""
     ensure_topics(bootstrap, {topic: COMPACTED}, 8)
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 20})
+    producer = Producer(producer_config(kafka(bootstrap), {"linger.ms": 20}))
     for window in live_windows(shape, count):
         body = {**window.to_json(), "final": False}
         producer.produce(topic, key=window.key(), value=json.dumps(body).encode())

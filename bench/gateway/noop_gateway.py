@@ -11,7 +11,7 @@ from typing import cast
 
 from bench.gateway import serving
 from clickmuncher.records import ClickEvent
-from clickmuncher.settings import load_settings
+from clickmuncher.settings import GatewaySettings, load_settings
 from gateway.app import Gateway
 from gateway.clicks import ClickSink
 from gateway.main import loop_factory
@@ -37,7 +37,7 @@ class NullSink:
 
 
 async def _serve(port: int, reuse_port: bool) -> None:
-    settings = load_settings()
+    settings = load_settings(GatewaySettings)
     gateway = Gateway(settings, sink=cast(ClickSink, NullSink()))  # the same duck type, without Kafka
     server = GatewayServer(gateway.handle, gateway.metrics.http, settings)
     await listen(server, "127.0.0.1", port, reuse_port)
@@ -45,7 +45,7 @@ async def _serve(port: int, reuse_port: bool) -> None:
 
 
 def serve(port: int, reuse_port: bool) -> None:
-    with asyncio.Runner(loop_factory=loop_factory(load_settings())) as runner:
+    with asyncio.Runner(loop_factory=loop_factory(load_settings(GatewaySettings))) as runner:
         runner.run(_serve(port, reuse_port))
 
 

@@ -3,10 +3,13 @@ switched off, and a bare aiohttp handler (302 to ``u``, nothing else), side by s
 with --workers 2.
 
     python -m bench.gateway.run [--bootstrap B] [--duration 3] [--rounds 10] [--connections 64]
+                                [--before CHECKOUT]
 
 The three variants run at once and wrk alternates between them, round after round; prints the median round's
 redirects/s and latency p50/p99 of each, and the ratios (producing / bare handler, the target; producing /
-no-Kafka; no-Kafka / bare): each the median of the ratios of the rounds' back-to-back pairs.
+no-Kafka; no-Kafka / bare): each the median of the ratios of the rounds' back-to-back pairs. Every request
+carries a browser's User-Agent (the gateway classifies clicks by it, SPEC §12). ``--before`` adds the
+producing gateway of another checkout (e.g. the main branch) as one more variant, measured in the same rounds.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.common import address, bootstrap_or_local, cpu_seconds, record_summary
-from clickmuncher.kafka import broker
+from clickmuncher.devstack.kafka import broker
 from clickmuncher.kafka.admin import ensure_topics
 from gateway.signing import signature
 
@@ -39,6 +42,7 @@ PARTITIONS = 8
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 TARGET_RPS = 0.80  # of the bare aiohttp handler's throughput
 TARGET_P99 = 1.5  # times its p99
+AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
 def pinned(command: list[str], cpu: int | None) -> list[str]:
@@ -49,7 +53,19 @@ def wrk(port: int, duration_s: int, connections: int, cpu: int | None) -> dict[s
     url = "https://example.com/landing?campaign=bench"
     target = f"http://127.0.0.1:{port}/?u={quote(url, safe='')}&s={signature(url, KEY)}"
     out = subprocess.run(
-        pinned(["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--latency", target], cpu),
+        pinned(
+            [
+                "wrk",
+                "-t2",
+                f"-c{connections}",
+                f"-d{duration_s}s",
+                "--latency",
+                "-H",
+                f"User-Agent: {AGENT}",
+                target,
+            ],
+            cpu,
+        ),
         capture_output=True,
         text=True,
         check=True,
@@ -80,8 +96,8 @@ def wait_port(port: int) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -130,6 +146,7 @@ def measure(
             ),
             # only the first producing variant serves metrics (its spooled count is printed)
             {**env, **extra, **({} if name == "kafka" else {"CLICKMUNCHER_GATEWAY_METRICS_PORT": "0"})},
+            Path(extra.get("CHECKOUT", ROOT)),  # --before: the modules of that checkout come first
         )
         for name, (args, extra) in variants.items()
     ]
@@ -158,6 +175,8 @@ def measure(
             results[f"{name}/bare"] = ratios(rounds_of[name], rounds_of["bare"])
     results["kafka/no-kafka"] = ratios(rounds_of["kafka"], rounds_of["no-kafka"])
     results["kafka/bare uvloop"] = ratios(rounds_of["kafka"], rounds_of["bare uvloop"])
+    if "kafka before" in variants:
+        results["kafka/kafka before"] = ratios(rounds_of["kafka"], rounds_of["kafka before"])
     return results
 
 
@@ -212,6 +231,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", default="1,2", help="comma list of --workers values to measure")
     parser.add_argument("--steps", action="store_true", help="also the gateway without each speed-up")
+    parser.add_argument("--before", type=Path, help="also the producing gateway of this checkout")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/gateway: wrk not found (apt-get install -y wrk)")
@@ -222,7 +242,9 @@ def main() -> None:
                 ["taskset", "-a", "-p", "-c", "1", str(target.pid)], capture_output=True, check=False
             )
         workers = [int(n) for n in args.workers.split(",")]
-        variants = {**VARIANTS, **STEPS} if args.steps else VARIANTS
+        variants = {**VARIANTS, **STEPS} if args.steps else dict(VARIANTS)
+        if args.before is not None:
+            variants["kafka before"] = (["-m", "gateway"], {"CHECKOUT": str(args.before.resolve())})
         run_all(address(target), args.duration, args.connections, args.rounds, workers, variants)
 
 
@@ -285,6 +307,7 @@ def print_results(workers: int, variants: Mapping[str, object], results: dict[st
     for pair in [f"{name}/bare" for name in variants if name != "bare"] + [
         "kafka/bare uvloop",
         "kafka/no-kafka",
+        *(["kafka/kafka before"] if "kafka before" in variants else []),
     ]:
         ratio = results[pair]
         each = " ".join(f"{value:.0%}" for key, value in ratio.items() if key[3:].isdigit())

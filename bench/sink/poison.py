@@ -38,15 +38,16 @@ from pathlib import Path
 import sqlalchemy as sa
 from confluent_kafka import Producer
 
-from bench.common import address, bootstrap_or_local, record_summary
+from bench.common import address, bootstrap_or_local, kafka, record_summary
+from clickmuncher.db.schema import upgrade
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
-from clickmuncher.kafka.broker import free_port
-from clickmuncher.pgcluster import PgCluster, create_database
+from clickmuncher.kafka.config import producer_config
 from clickmuncher.records import ClickWindow
 from clickmuncher.settings import Settings
 from sinks.batch import Batch
-from sinks.schema import upgrade
 from sinks.sink import open_sink
+from tests.pgcluster import PgCluster, create_database
 
 WINDOW_MS = 1_800_000
 START_MS = 1_795_000_000_000 - 1_795_000_000_000 % WINDOW_MS
@@ -117,7 +118,7 @@ def refuse_poison_urls(database_url: str) -> None:
 
 def produce(bootstrap: str, topic: str, records: list[Record]) -> None:
     ensure_topics(bootstrap, {topic: COMPACTED}, 1)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "enable.idempotence": True})
+    producer = Producer(producer_config(kafka(bootstrap), {"linger.ms": 50}))
     for key, value in records:
         while True:
             try:

@@ -20,13 +20,13 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.common import record_summary
-from clickmuncher.kafka.broker import free_port
-from clickmuncher.pgcluster import PgCluster, create_database
+from clickmuncher.db.engines import make_engine
+from clickmuncher.db.schema import upgrade
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.records import ClickWindow
 from sinks.batch import Batch, plan_writes, window_key
-from sinks.db import make_engine
-from sinks.schema import upgrade
 from sinks.store import add_clicks, read_stored, set_offsets, upsert_windows, write_batch
+from tests.pgcluster import PgCluster, create_database
 
 TOPIC = "click-windows"
 WINDOW_MS = 1_800_000

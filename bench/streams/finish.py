@@ -16,7 +16,9 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
+from bench.common import kafka
 from bench.streams.load import SENTINEL_URL
+from clickmuncher.kafka.config import consumer_config
 
 DEADLINE_S = 900.0
 
@@ -38,15 +40,13 @@ class WindowWatch:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"bench-watch-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-            }
-        )
+        reading = {
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+        group = f"bench-watch-{uuid.uuid4().hex[:8]}"
+        self.consumer = Consumer(consumer_config(kafka(bootstrap), group, reading))
         self.consumer.subscribe([topic])
         self.latest: dict[str, int] = {}
         self.records = 0

@@ -22,8 +22,8 @@ from typing import IO
 
 from bench.common import cpu_seconds
 from bench.streams.finish import WindowWatch
+from clickmuncher.devstack.kafka.jars import BrokerError, cache_root, require_tool
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
-from clickmuncher.kafka.jars import BrokerError, cache_root, require_tool
 
 PROJECT = Path(__file__).resolve().parent / "kstreams"
 MAIN_CLASS = "io.clickmuncher.bench.ClickWindows"

@@ -16,6 +16,8 @@ from collections import Counter
 
 from confluent_kafka import Consumer
 
+from clickmuncher.kafka.config import KafkaSettings, consumer_config
+
 
 def main() -> None:
     began = time.monotonic()
@@ -25,14 +27,9 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, required=True)
     parser.add_argument("--window-s", type=int, default=60)
     args = parser.parse_args()
-    consumer = Consumer(
-        {
-            "bootstrap.servers": args.bootstrap,
-            "group.id": f"plain-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
+    group = f"plain-{uuid.uuid4().hex}"
+    reading = {"auto.offset.reset": "earliest", "enable.auto.commit": False}
+    consumer = Consumer(consumer_config(KafkaSettings(bootstrap=args.bootstrap), group, reading))
     consumer.subscribe([args.topic])
     width_ms = args.window_s * 1000
     counts: Counter[tuple[bytes, int]] = Counter()

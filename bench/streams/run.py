@@ -3,7 +3,7 @@ drained by clickmuncher's streams worker, Kafka Streams, Quix Streams and a plai
 counting in a dict (the ceiling for Python), one after the other in one run, then clickmuncher's start-up.
 
     python -m bench.streams.run [--clicks 1000000] [--urls 100000] [--bootstrap B]
-        [--skip kstreams,quix,plain,no-live,sentinels,startup] [--startup-keys 100000]
+        [--skip kstreams,quix,plain,no-live,sketches,sentinels,startup] [--startup-keys 100000]
         [--workers 1,2,4] [--hot-share 0.5] [--hot-shards 8] [--profile DIR]
         [--kstreams-config K=V,...] [--worker-env K=V,...]
 
@@ -11,7 +11,12 @@ The window-emitting peers (clickmuncher, Kafka Streams) are timed to the last wi
 output topic, and every count is checked against the load (a wrong count fails the run); Quix Streams and
 the plain dict to their last event processed. clickmuncher closes the last windows by its idle timer; Kafka
 Streams reads a copy of the load ending in one sentinel click per partition (docs/benchmarks.md says why);
-the ``sentinels`` row is clickmuncher on that copy. Kafka Streams runs exactly-once v2 and at-least-once,
+the ``sentinels`` row is clickmuncher on that copy. "with sketches" is clickmuncher on a second topic of the
+same clicks carrying a class and a visitor id (SPEC §12: half human from Zipf-distributed visitors,
+bench/streams/load.py --classes): class counts and a HyperLogLog sketch per (URL, window) in the state, the
+sketch in every changelog record and window record; the other rows read clicks of the first record version
+(human, no visitor: no sketch). Every clickmuncher row also gives the changelog messages and bytes it wrote
+per click and the size of its RocksDB store at the end. Kafka Streams runs exactly-once v2 and at-least-once,
 each in one JVM: a cold pass (timed from the JVM's start), then a warm pass over a second copy. Start-up:
 process start to the first click counted by a worker recovering a table of ``--startup-keys`` keys.
 ``--workers``: clickmuncher rows with that many workers on the topic. ``--hot-share``: one URL takes that
@@ -41,7 +46,7 @@ from bench.streams.worker import GRACE_S, PARTITIONS, WINDOW_S, clickmuncher_wor
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 QUIX_VENV = ROOT / ".venv-bench-quix"
-SKIPPABLE = ("kstreams", "quix", "plain", "no-live", "sentinels", "startup")
+SKIPPABLE = ("kstreams", "quix", "plain", "no-live", "sketches", "sentinels", "startup")
 GUARANTEE_NAMES = {"exactly_once_v2": "EOS v2", "at_least_once": "at-least-once"}
 __all__ = ["HERE", "WINDOW_S", "clickmuncher_worker", "run_json"]
 
@@ -84,8 +89,11 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def load(bootstrap: str, args: argparse.Namespace, topic: str, copies: list[str]) -> dict[str, int]:
-    """Loads the topic (and its sentinel copies); returns the expected counts."""
+def load(
+    bootstrap: str, args: argparse.Namespace, topic: str, copies: list[str], *, classes: bool = False
+) -> dict[str, int]:
+    """Loads the topic (and its sentinel copies); returns the expected counts. ``classes``: clicks with a
+    class and a visitor id (load.py --classes)."""
     expected_path = Path(tempfile.mkdtemp(prefix="cm-bench-expected-")) / "expected.json"
     command = [sys.executable, str(HERE / "load.py"), "--bootstrap", bootstrap, "--topic", topic]
     command += ["--clicks", str(args.clicks), "--urls", str(args.urls), "--window-s", str(WINDOW_S)]
@@ -93,8 +101,9 @@ def load(bootstrap: str, args: argparse.Namespace, topic: str, copies: list[str]
     command += ["--hot-shards", str(args.hot_shards)]
     for copy in copies:
         command += ["--sentinel-copy", copy]
-    loaded = run_json(command)
-    print(f"bench: loaded {args.clicks} clicks, {loaded['window_records']} (url, window) pairs", flush=True)
+    loaded = run_json([*command, "--classes"] if classes else command)
+    pairs = f"{loaded['window_records']} (url, window) pairs"
+    print(f"bench: loaded {args.clicks} clicks{' with classes' if classes else ''}, {pairs}", flush=True)
     expected = read_expected(expected_path)
     expected_path.unlink()
     return expected
@@ -123,8 +132,8 @@ def run_peers(bootstrap: str, args: argparse.Namespace) -> dict[str, Figures]:
 def clickmuncher_rows(
     bootstrap: str, args: argparse.Namespace, topic: str, copies: list[str], expected: dict[str, int]
 ) -> dict[str, Figures]:
-    """One row per ``--workers`` entry (the first profiled with ``--profile``), then without live counts
-    and on the sentinel copy."""
+    """One row per ``--workers`` entry (the first profiled with ``--profile``), then without live counts,
+    with classes and sketches (a topic of its own, loaded here), and on the sentinel copy."""
     run = partial(
         clickmuncher_worker, bootstrap, clicks=args.clicks, expected=expected, extra_env=args.worker_env
     )
@@ -135,6 +144,11 @@ def clickmuncher_rows(
         rows[name] = run(topic, workers=workers, profile=recording)
     if "no-live" not in args.skip:
         rows["clickmuncher, no live counts"] = run(topic, live_every_s=0)
+    if "sketches" not in args.skip:
+        classified = f"{topic}-classes"
+        rows["clickmuncher, with sketches"] = run(
+            classified, expected=load(bootstrap, args, classified, [], classes=True)
+        )
     if "sentinels" not in args.skip:
         rows["clickmuncher, sentinels"] = run(copies[0])
     return rows
@@ -174,7 +188,9 @@ def print_results(results: dict[str, Figures], ours: Figures) -> None:
         if "changelog_per_click" in figures:
             print(
                 f"{name}: {figures['window_records']:.0f} window records, all exact, "
-                f"{figures['changelog_per_click']:.3f} changelog messages per click"
+                f"{figures['changelog_per_click']:.3f} changelog messages and "
+                f"{figures['changelog_bytes_per_click']:.1f} bytes per click, "
+                f"RocksDB {figures['rocksdb_mb']:.1f} MB, CPU {figures['cpu_us_per_click']:.1f} µs per click"
             )
         elif name.startswith("Kafka Streams"):
             print(f"{name}: {figures['window_records']:.0f} window records, all exact")
@@ -216,6 +232,8 @@ def summarize(results: dict[str, Figures], startup: Figures | None, tag: str) ->
             ">= 60 %",
             ratio >= 0.6,
         )
+    if "clickmuncher, with sketches" in results:
+        summarize_sketches(results, tag)
     if "clickmuncher, no live counts" in results:
         off = results["clickmuncher, no live counts"]["events_per_s"]
         cost = 1 - ours / off
@@ -233,6 +251,28 @@ def summarize(results: dict[str, Figures], startup: Figures | None, tag: str) ->
         row = f"streams start-up, table of {startup['keys'] / 1000:.0f}k keys"
         took = f"{startup['seconds']:.2f} s to first click"
         record_summary(row, took, "", "", "<= 2 s", startup["seconds"] <= 2)
+
+
+def summarize_sketches(results: dict[str, Figures], tag: str) -> None:
+    """What classes and sketches cost clickmuncher (throughput and CPU per click), and the row against
+    Quix Streams (which counts clicks without them) when it ran."""
+    ours, sketched = results[next(iter(results))], results["clickmuncher, with sketches"]
+    cost = 1 - sketched["events_per_s"] / ours["events_per_s"]
+    cpu_more = sketched["cpu_us_per_click"] / ours["cpu_us_per_click"] - 1
+    print(
+        f"classes and sketches cost {cost:.1%} of the throughput without them, "
+        f"{cpu_more:.1%} more CPU per click"
+    )
+    if "Quix Streams" in results:
+        rate, quix = sketched["events_per_s"], results["Quix Streams"]["events_per_s"]
+        record_summary(
+            "streams with classes and sketches, 1 worker" + tag,
+            f"{rate:.0f} events/s",
+            f"Quix Streams {quix:.0f} events/s",
+            f"{rate / quix:.2f}x (CPU {cpu_ratio(sketched, results['Quix Streams']):.2f}x)",
+            ">= 2x",
+            rate / quix >= 2,
+        )
 
 
 def main() -> None:

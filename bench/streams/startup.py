@@ -19,11 +19,12 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from bench.common import StreamsWorker, committed_total
+from bench.common import StreamsWorker, committed_total, kafka
 from bench.streams.load import produce
 from bench.streams.worker import PARTITIONS, changelog_messages, events_counted, py_spy, worker_env
-from clickmuncher.kafka import broker
+from clickmuncher.devstack.kafka import broker
 from clickmuncher.kafka.admin import ensure_topics
+from clickmuncher.kafka.config import producer_config
 from clickmuncher.records import ClickEvent
 
 WINDOW_S = 3600
@@ -33,7 +34,8 @@ _LOADED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*partition \d+ l
 
 
 def produce_clicks(bootstrap: str, topic: str, urls: range, ts_ms: int) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "compression.type": "lz4"})
+    tuning = {"linger.ms": 50, "compression.type": "lz4"}
+    producer = Producer(producer_config(kafka(bootstrap), tuning))
     for i in urls:
         produce(producer, topic, ClickEvent(f"https://startup.example.com/page/{i}", ts_ms))
     producer.flush(60)

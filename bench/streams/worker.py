@@ -1,6 +1,7 @@
 """clickmuncher's streams worker in the benchmark: one or more ``python -m streams`` processes sharing a
 topic, timed from the first process start to the last window record visible on their ``click-windows``
-topic, every count checked when the expected counts are given.
+topic, every count checked when the expected counts are given; with the changelog it wrote (messages and bytes
+per click) and the size of its state directories (the RocksDB store) at the end.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench.common import StreamsWorker, cpu_seconds
+from bench.common import StreamsWorker, cpu_seconds, directory_mb, kafka
 from bench.streams.finish import WindowWatch
-from clickmuncher.kafka import broker
+from clickmuncher.devstack.kafka import broker
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
+from clickmuncher.kafka.config import admin_config, consumer_config
 
 WINDOW_S = 60
 GRACE_S = 1
@@ -88,13 +90,40 @@ class Progress:
 
 def changelog_messages(bootstrap: str, app_id: str) -> int:
     """Messages on the worker's changelog topics: the sum of their partitions' end offsets."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(kafka(bootstrap)))
     topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(app_id) and "changelog" in t]
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-audit-{uuid.uuid4().hex[:6]}"})
+    consumer = Consumer(consumer_config(kafka(bootstrap), f"bench-audit-{uuid.uuid4().hex[:6]}"))
     total = 0
     for topic in topics:
         for partition in admin.list_topics(topic, timeout=30).topics[topic].partitions:
             total += consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)[1]
+    consumer.close()
+    return total
+
+
+def changelog_bytes(bootstrap: str, app_id: str) -> int:
+    """Bytes of keys and values on the worker's changelog topics, read to their ends."""
+    admin = AdminClient(admin_config(kafka(bootstrap)))
+    topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(app_id) and "changelog" in t]
+    consumer = Consumer(consumer_config(kafka(bootstrap), f"bench-bytes-{uuid.uuid4().hex[:6]}"))
+    ends = {
+        (topic, p): consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+        for topic in topics
+        for p in admin.list_topics(topic, timeout=30).topics[topic].partitions
+    }
+    # From each partition's first offset (OFFSET_BEGINNING: compaction may have moved it) to its end, read
+    # when the consumer's position reaches it (a position also passes offsets that hold no message).
+    assigned = [TopicPartition(topic, p, OFFSET_BEGINNING) for (topic, p), end in ends.items() if end > 0]
+    consumer.assign(assigned)
+    total, deadline = 0, time.monotonic() + 300
+    while assigned:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{app_id}: the changelog not read to its end in 300 s")
+        for message in consumer.consume(10_000, 1.0):
+            if message.error() is None:
+                total += len(message.key() or b"") + len(message.value() or b"")
+        positions = consumer.position([TopicPartition(tp.topic, tp.partition) for tp in assigned])
+        assigned = [tp for tp in positions if tp.offset < ends[(tp.topic, tp.partition)]]
     consumer.close()
     return total
 
@@ -143,9 +172,10 @@ def clickmuncher_worker(
 ) -> dict[str, float]:
     """Figures of ``workers`` workers of a new app on ``topic``: seconds from the first process start to the
     last window visible, split into start-up (to the first click counted), counting (to the last) and close
-    (to the last window visible); events/s; CPU seconds of the workers' processes until then and events per
-    CPU second; window records; changelog messages per click; per worker the events it handled and its rate
-    from its first to its last event (``busy_events_<i>``, ``busy_per_s_<i>``).
+    (to the last window visible); events/s; CPU seconds of the workers' processes until then, events per
+    CPU second and CPU microseconds per click; window records; changelog messages and bytes per click; the
+    size of the workers' state directories (their RocksDB stores) once stopped; per worker the events it
+    handled and its rate from its first to its last event (``busy_events_<i>``, ``busy_per_s_<i>``).
 
     ``profile``: the first worker is recorded by py-spy from its start to its exit, into that file.
     ``extra_env``: more environment for the workers (e.g. Faust's own ``CONSUMER_MAX_FETCH_SIZE``)."""
@@ -183,8 +213,11 @@ def clickmuncher_worker(
         "close_s": round(finish - progress.last, 2),
         "cpu_s": round(cpu_s, 2),
         "events_per_cpu_s": round(clicks / cpu_s),
+        "cpu_us_per_click": cpu_s / clicks * 1e6,
         "window_records": len(watch.latest),
         "changelog_per_click": changelog_messages(bootstrap, app_id) / clicks,
+        "changelog_bytes_per_click": changelog_bytes(bootstrap, app_id) / clicks,
+        "rocksdb_mb": sum(directory_mb(worker.log_path.parent) for worker in running),
     }
     for i, worker in enumerate(running):
         figures[f"busy_events_{i}"], figures[f"busy_per_s_{i}"] = busy_figures(worker.log_path)

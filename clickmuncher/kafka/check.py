@@ -8,15 +8,18 @@ unreachable cluster when the time is up.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from clickmuncher.kafka.config import ENV, KafkaSettings, admin_config
-from clickmuncher.settings import ConfigError
+from clickmuncher.settings import CommonSettings, ConfigError
 
+log = logging.getLogger("clickmuncher.kafka")
 START_CHECK_TIMEOUT_S = 30.0
+TOPICS_TIMEOUT_S = 20.0  # after the check: the cluster answered, so creating and describing topics is quick
 # librdkafka's error texts: "<proto>://<host:port>/<id>: <text> (after Nms in state X...)".
 _ORIGIN = re.compile(r"^\w+://(?P<broker>[^/\s]+)/\S*: ")
 _AFTER = re.compile(r" \(after \d+ms in state \w+.*\)$")
@@ -100,3 +103,35 @@ def _text(error: Any) -> str:
     """The error's text without librdkafka's origin prefix and timing suffix, on one line."""
     text = _AFTER.sub("", _ORIGIN.sub("", error.str()))
     return " ".join(text.split())
+
+
+def check_at_start(settings: CommonSettings, service: str) -> ClusterInfo:
+    """What every service does at start, before it opens its own clients: the cluster lets it in
+    (:func:`check_cluster`), then each of its topics exists as declared (:func:`ensure_topics_at_start`).
+    Raises :class:`ConfigError` with one line (secrets scrubbed), so the service exits non-zero instead of
+    retrying forever: within about ``START_CHECK_TIMEOUT_S`` when no broker answers, at the first answer for
+    rejected credentials or an untrusted certificate."""
+    info = check_cluster(settings.kafka)
+    ensure_topics_at_start(settings, service, info)
+    return info
+
+
+def ensure_topics_at_start(settings: CommonSettings, service: str, info: ClusterInfo) -> None:
+    """``ensure_service_topics`` (creates the service's missing topics, refuses a misconfigured one) with
+    its failures as one line, then the service's line saying the cluster and its topics are fine."""
+    from confluent_kafka import KafkaException
+
+    from clickmuncher.kafka.topics import ensure_service_topics
+
+    try:
+        created = ensure_service_topics(settings, service, timeout_s=TOPICS_TIMEOUT_S)
+    except (KafkaException, TimeoutError) as e:
+        text = e.args[0].str() if isinstance(e, KafkaException) else str(e)
+        raise KafkaUnavailable(settings.kafka.scrub(f"{service}: cannot ensure its topics: {text}")) from e
+    log.info(
+        "%s: Kafka cluster %s answers with %d brokers; topics as declared%s",
+        service,
+        info.cluster_id or "-",
+        info.brokers,
+        f" (created {', '.join(created)})" if created else "",
+    )

@@ -20,6 +20,9 @@ from clickmuncher.settings import ConfigError
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 ENV = "CLICKMUNCHER_KAFKA_"
+# The client libraries' names for the bootstrap list, spelled here and nowhere else.
+BOOTSTRAP_SERVERS = "bootstrap.servers"  # librdkafka
+AIOKAFKA_BOOTSTRAP_SERVERS = "bootstrap_servers"  # aiokafka's keyword argument
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ def _librdkafka(kafka: KafkaSettings) -> dict[str, Any]:
     """The connection part every librdkafka client shares. An unset CA file leaves ``ssl.ca.location``
     unset: the confluent-kafka wheels then probe the system's CA locations."""
     config: dict[str, Any] = {
-        "bootstrap.servers": ",".join(kafka.servers),
+        BOOTSTRAP_SERVERS: ",".join(kafka.servers),
         "security.protocol": kafka.security_protocol.lower(),
     }
     if kafka.uses_sasl:
@@ -199,7 +202,7 @@ def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
 def aiokafka_config(kafka: KafkaSettings) -> dict[str, Any]:
     """Keyword arguments for ``AIOKafkaProducer``, ``AIOKafkaConsumer`` and ``AIOKafkaAdminClient``."""
     config: dict[str, Any] = {
-        "bootstrap_servers": kafka.servers,
+        AIOKAFKA_BOOTSTRAP_SERVERS: kafka.servers,
         "security_protocol": kafka.security_protocol,
         "ssl_context": ssl_context(kafka),
     }

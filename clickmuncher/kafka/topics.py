@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clickmuncher.kafka.config import KafkaSettings, admin_config
-from clickmuncher.settings import ConfigError, Settings
+from clickmuncher.settings import CommonSettings, ConfigError
 
 METADATA_SETTLE_S = 2.0
 CHANGELOG_TABLE = "click-window-counts"  # the streams worker's Faust table (streams/app.py TABLE_NAME)
@@ -47,12 +47,12 @@ class MisconfiguredTopic(ConfigError):
     """A topic of the service differs from its declaration; the message is one line."""
 
 
-def changelog_topic(settings: Settings) -> str:
+def changelog_topic(settings: CommonSettings) -> str:
     """The window table's changelog, named as Faust names it."""
     return f"{settings.streams_app_id}-{CHANGELOG_TABLE}-changelog"
 
 
-def declared(settings: Settings) -> dict[str, TopicSpec]:
+def declared(settings: CommonSettings) -> dict[str, TopicSpec]:
     """The pipeline's topics by role. All have ``CLICKMUNCHER_PARTITIONS`` partitions: the changelog must
     match ``clicks`` partition for partition, and the others follow the same keys."""
 
@@ -80,15 +80,16 @@ SERVICES = {
     "gateway": ("clicks",),
     "streams": ("clicks", "changelog", "windows", "live", "clicks_dead", "clicks_late"),
     "sink": ("windows", "windows_dead"),
+    "api": ("live",),
 }
 
 
-def service_topics(settings: Settings, service: str) -> list[TopicSpec]:
+def service_topics(settings: CommonSettings, service: str) -> list[TopicSpec]:
     topics = declared(settings)
     return [topics[role] for role in SERVICES[service]]
 
 
-def ensure_service_topics(settings: Settings, service: str, timeout_s: float = 30.0) -> list[str]:
+def ensure_service_topics(settings: CommonSettings, service: str, timeout_s: float = 30.0) -> list[str]:
     """At a service's start: creates its missing topics, then refuses (:class:`MisconfiguredTopic`, one
     line) when one of them differs from its declaration. Returns the topics created."""
     specs = service_topics(settings, service)

@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from confluent_kafka import Producer
 
+from clickmuncher.db.engines import make_engine
+from clickmuncher.db.tables import click_windows, clicks
+from clickmuncher.db.times import ms_to_datetime
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 from clickmuncher.records import ClickWindow
-from sinks.db import make_engine
-from sinks.tables import click_windows, clicks
-from sinks.times import ms_to_datetime
+from sinks.store import window_row
+from tests import kafka_clients
 
 WINDOW_MS = 60_000
 T0_MS = 1_790_000_040_000 - 1_790_000_040_000 % WINDOW_MS  # a window-aligned moment in 2026
@@ -31,20 +32,7 @@ def seed(db_url: str, windows: Iterable[ClickWindow]) -> None:
     engine = make_engine(db_url)
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        conn.execute(
-            click_windows.insert(),
-            [
-                {
-                    "url": w.url,
-                    "window_start": ms_to_datetime(w.window_start_ms),
-                    "window_end": ms_to_datetime(w.window_end_ms),
-                    "clicks": w.clicks,
-                    "revision": w.revision,
-                    "updated_at": now,
-                }
-                for w in rows
-            ],
-        )
+        conn.execute(click_windows.insert(), [window_row(w, now) for w in rows])
         totals: dict[str, int] = {}
         for w in rows:
             totals[w.url] = totals.get(w.url, 0) + w.clicks
@@ -81,7 +69,7 @@ def live_value(window: ClickWindow, **changes: object) -> bytes:
 def produce_live(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]) -> None:
     """Produces (key, value) pairs to the compacted live topic (created with 2 partitions if missing)."""
     ensure_topics(bootstrap, {topic: COMPACTED}, 2)
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer = kafka_clients.producer(bootstrap)
     for key, value in records:
         producer.produce(topic, key=key, value=value)
     assert producer.flush(30) == 0

@@ -20,15 +20,15 @@ import urllib.request
 from pathlib import Path
 
 import sqlalchemy as sa
-from confluent_kafka import Producer
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bench.api.load import Shape, insert_rows, url_of
 from bench.common import address, bootstrap_or_local
+from clickmuncher.db.schema import upgrade
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
-from clickmuncher.kafka.broker import free_port
 from clickmuncher.records import ClickWindow
-from sinks.schema import upgrade
+from tests import kafka_clients
 from tests.api.browser import chromium
 
 WINDOW_MS = 1_800_000
@@ -45,7 +45,7 @@ def load(db_url: str, end_ms: int) -> None:
 def publish_live(bootstrap: str, start_ms: int) -> None:
     """The open window's counts so far, as the streams worker publishes them."""
     ensure_topics(bootstrap, {TOPIC: COMPACTED}, 2)
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer = kafka_clients.producer(bootstrap)
     elapsed = (time.time_ns() // 1_000_000 - start_ms) / WINDOW_MS
     for i in range(40):
         clicks = max(1, int((420 / (i + 1) ** 0.8) * max(elapsed, 0.2)))

@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import LIVE, SERVICE, create_app
 from api.live import LiveWindow
 from api.page import CSP
+from clickmuncher.db.schema import upgrade
 from clickmuncher.records import ClickWindow, iso_utc
 from clickmuncher.settings import Settings
-from sinks.schema import upgrade
 from tests.api.helpers import T0_MS, WINDOW_MS, closed, db_sum, seed
 
 pytestmark = pytest.mark.kafka
@@ -59,6 +59,7 @@ async def test_top_windows_totals_from_the_database(client: TestClient[Any, Any]
     assert body == {
         "since": SINCE,
         "until": UNTIL,
+        "cls": "human",
         "urls": [
             {"url": B, "clicks": 20, "live": 0},
             {"url": A, "clicks": 11, "live": 0},
@@ -78,6 +79,8 @@ async def test_top_windows_totals_from_the_database(client: TestClient[Any, Any]
             "clicks": 5,
             "revision": 0,
             "final": True,
+            "by_class": None,
+            "uniques": None,
         },
         {
             "window_start": iso_utc(T0_MS + WINDOW_MS),
@@ -85,11 +88,14 @@ async def test_top_windows_totals_from_the_database(client: TestClient[Any, Any]
             "clicks": 6,
             "revision": 2,
             "final": True,
+            "by_class": None,
+            "uniques": None,
         },
     ]
-    assert await get(client, "/api/totals", url=A) == {"url": A, "clicks": 111, "live": 0}
+    assert await get(client, "/api/totals", url=A) == {"url": A, "cls": "human", "clicks": 111, "live": 0}
     assert await get(client, "/api/totals", url="https://never.example/") == {
         "url": "https://never.example/",
+        "cls": "human",
         "clicks": 0,
         "live": 0,
     }
@@ -112,7 +118,7 @@ async def test_live_counts_merge_and_final_windows_win(client: TestClient[Any, A
 
     body = await get(client, "/api/windows", url=A, **{"from": SINCE, "to": UNTIL})
     assert [(w["clicks"], w["final"]) for w in body["windows"]] == [(5, True), (6, True), (4, False)]
-    assert await get(client, "/api/totals", url=A) == {"url": A, "clicks": 115, "live": 4}
+    assert await get(client, "/api/totals", url=A) == {"url": A, "cls": "human", "clicks": 115, "live": 4}
 
     pruned_final, expired = await _prune(client, ended_before_ms=T0_MS + 100 * WINDOW_MS, expired_before_ms=0)
     assert (pruned_final, expired) == (1, 0)  # A's window 1, the one the database holds

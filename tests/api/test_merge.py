@@ -63,6 +63,7 @@ def test_the_windows_json_is_what_json_dumps_would_write() -> None:
         "url": url,
         "from": iso_utc(0),
         "to": iso_utc(1_790_000_500_000),
+        "cls": "human",
         "windows": [
             {
                 "window_start": iso_utc(w.window_start_ms),
@@ -70,6 +71,8 @@ def test_the_windows_json_is_what_json_dumps_would_write() -> None:
                 "clicks": w.clicks,
                 "revision": w.revision,
                 "final": w.final,
+                "by_class": None,
+                "uniques": None,
             }
             for w in rows
         ],

@@ -25,12 +25,10 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from clickmuncher.db.schema import upgrade
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
-from clickmuncher.kafka.broker import free_port
-from sinks.schema import upgrade
-from tests.api.browser import chromium, missing
 from tests.api.helpers import WINDOW_MS, closed, db_sum, live_value, produce_live, seed
-from tests.conftest import IN_CI
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 LIVE_EVERY_S = 1.0
@@ -75,6 +73,7 @@ def api(kafka_bootstrap: str, tmp_path: Path, unique: str) -> Iterator[Api]:
         "CLICKMUNCHER_DATABASE_URL": db_url,
         "CLICKMUNCHER_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "CLICKMUNCHER_LIVE_TOPIC": topic,
+        "CLICKMUNCHER_PARTITIONS": "2",  # as the live topic was made: the api checks it at start
         "CLICKMUNCHER_LIVE_EVERY_S": str(LIVE_EVERY_S),
         "CLICKMUNCHER_GRACE_S": "1",
         "CLICKMUNCHER_SIGNING_KEY": "a-signing-key-the-api-never-shows-0123456789",
@@ -107,21 +106,6 @@ def wait_until(check: Any, timeout_s: float, explain: Any) -> None:
     while not check():
         assert time.monotonic() < deadline, explain()
         time.sleep(0.2)
-
-
-@pytest.fixture
-def browser() -> Iterator[webdriver.Chrome]:
-    absent = missing()
-    if absent:
-        message = f"{', '.join(absent)} missing (apt-get install chromium chromium-driver)"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def table(driver: webdriver.Chrome) -> list[tuple[str, int, int]]:

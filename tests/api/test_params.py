@@ -28,7 +28,8 @@ def test_times_are_iso_8601_with_or_without_offset() -> None:
 
 
 def test_urls_are_normalized_like_the_gateway_does() -> None:
-    assert totals_query(q(("url", "HTTP://Google.com:80/#top"))) == "http://google.com/"
+    assert totals_query(q(("url", "HTTP://Google.com:80/#top"))) == ("http://google.com/", "human")
+    assert totals_query(q(("url", "http://a.example/"), ("cls", "all"))) == ("http://a.example/", "all")
     query = windows_query(q(("url", "https://example.com/a/./b/../c?x=%7e")), NOW_MS)
     assert query.url == "https://example.com/a/c?x=~"
 

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from api.app import create_app
 from api.reader import read_snapshot
 from clickmuncher.cli import main
+from clickmuncher.db.schema import upgrade
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 from clickmuncher.settings import Settings
-from sinks.schema import upgrade
 from tests.api.helpers import WINDOW_MS, closed, live_value, produce_live, seed
 
 pytestmark = pytest.mark.kafka
@@ -79,9 +79,9 @@ async def wait_for(client: TestClient[Any, Any], path: str, want: Any, **params:
 async def test_live_records_reach_the_answers(client: TestClient[Any, Any], settings: Settings) -> None:
     t0 = recent_t0()
     await asyncio.to_thread(produce_live, settings.kafka_bootstrap, settings.live_topic, records(t0))
-    want = {"url": A, "clicks": 8, "live": 8}
+    want = {"url": A, "cls": "human", "clicks": 8, "live": 8}
     assert await wait_for(client, "/api/totals", want, url=A) == want
-    want_b = {"url": B, "clicks": 5, "live": 5}
+    want_b = {"url": B, "cls": "human", "clicks": 5, "live": 5}
     assert await wait_for(client, "/api/totals", want_b, url=B) == want_b
 
     for line in (
@@ -100,7 +100,7 @@ async def test_live_records_reach_the_answers(client: TestClient[Any, Any], sett
     # The window closes: the sink writes it final (9, one late click more than the live 8); the pruner drops
     # the live entry and the answers hold the final count, never both.
     seed(settings.database_url, [closed(A, 4, 9, t0_ms=t0)])
-    want = {"url": A, "clicks": 9, "live": 0}
+    want = {"url": A, "cls": "human", "clicks": 9, "live": 0}
     assert await wait_for(client, "/api/totals", want, url=A) == want
     metrics = await wait_for_metric(client, 'clickmuncher_api_live_pruned_total{cause="final"} 1.0')
     assert "clickmuncher_api_live_entries 1.0" in metrics
@@ -131,15 +131,17 @@ def test_snapshot_and_stats_show_live_counts_marked(settings: Settings, db_url: 
     result = CliRunner().invoke(main, ["stats"], env=env)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[3].split() == [A, "15", "+8", "live"]
-    assert lines[4].split() == [B, "5", "+5", "live"]
+    # url, clicks, human, bot, preview, prefetch, uniques (closed windows), of which live: records without
+    # classes count as human
+    assert lines[3].split() == [A, "15", "15", "0", "0", "0", "0", "+8", "live"]
+    assert lines[4].split() == [B, "5", "5", "0", "0", "0", "0", "+5", "live"]
     states = [line.split()[-1] for line in lines[9:12]]
     assert states == ["live", "live", "final"], result.output
     assert lines[-1] == f"live counts: 2 open window entries read from {settings.live_topic}"
 
     result = CliRunner().invoke(main, ["stats", "--no-live"], env=env)
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[3].split() == [A, "7"]
+    assert result.output.splitlines()[3].split() == [A, "7", "7", "0", "0", "0", "0"]
     absent = {**env, "CLICKMUNCHER_LIVE_TOPIC": settings.live_topic + "-missing"}
     result = CliRunner().invoke(main, ["stats"], env=absent)
     assert result.exit_code == 0 and "live counts: unavailable (topic" in result.output

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.devstack.kafka.broker import free_port
 
 SIGNING_KEY = "e2e-signing-key-of-at-least-32-bytes"  # the gateway refuses keys under 32 bytes
 
@@ -29,6 +29,7 @@ class Pipeline:
     work_dir: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    env_by_name: dict[str, dict[str, str]] = field(default_factory=dict)  # one process's own settings
 
     def env(self, name: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -56,6 +57,7 @@ class Pipeline:
             }
         )
         env.update(self.extra_env)
+        env.update(self.env_by_name.get(name, {}))
         return env
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
@@ -73,6 +75,13 @@ class Pipeline:
         log.close()
         self.processes[name] = process
         return process
+
+    def start_one_of_each(self, port: int) -> None:
+        """A sink, a streams worker and a gateway on ``port`` (once it listens)."""
+        self.start("sink", "sink")
+        self.start("streams-1", "streams")
+        self.start("gateway-1", "gateway", "--host", "127.0.0.1", "--port", str(port))
+        wait_for_port(port)
 
     def kill(self, name: str) -> None:
         process = self.processes[name]

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from clickmuncher.records import iso_utc
 from tests.conftest import LocalBroker
-from tests.e2e.harness import SIGNING_KEY, Pipeline, gateway_port, pipeline, wait_for_port
+from tests.e2e.harness import SIGNING_KEY, Pipeline, gateway_port, pipeline
 from tests.e2e.traffic import db_windows, produced_windows, send_clicks, wait_for_total, zipf_urls
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -68,10 +68,7 @@ def wait_for_windows(database_url: str, expected: Counter[tuple[str, int]], time
 def test_replay_streams_restores_exact_counts(kafka: LocalBroker, pg_db_url: str, unique: str) -> None:
     port = gateway_port()
     with pipeline(kafka.bootstrap, pg_db_url, unique) as run:
-        run.start("sink", "sink")
-        run.start("streams-1", "streams")
-        run.start("gateway-1", "gateway", "--host", "127.0.0.1", "--port", str(port))
-        wait_for_port(port)
+        run.start_one_of_each(port)
         redirected = asyncio.run(send_clicks(port, zipf_urls(CLICKS, 200, seed=11), SIGNING_KEY))
         total = sum(redirected.values())
         assert wait_for_total(pg_db_url, total) == redirected

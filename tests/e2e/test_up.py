@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.devstack.kafka.broker import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
@@ -88,7 +88,8 @@ def test_up_demo_counts_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Path, 
         while time.monotonic() < deadline and up.poll() is None:
             time.sleep(2)
             table = stats(env)
-            if "example.com" in table:
+            # Live counts show up in stats within seconds; wait for the demo's line on closed windows too.
+            if "example.com" in table and "final (closed windows)" in log.read_text():
                 break
         output = log.read_text()
         assert up.poll() is None, output[-3000:]

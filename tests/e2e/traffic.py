@@ -10,17 +10,20 @@ from urllib.parse import quote
 
 import aiohttp
 import sqlalchemy as sa
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from clickmuncher.records import ClickEvent
 from gateway.signing import signature
+from tests import kafka_clients
+from tests.kafka_clients import Cluster
 
 WindowKey = tuple[str, int]
+READ_FROM_START = {"enable.auto.commit": False, "auto.offset.reset": "earliest"}
 
 
-def zipf_urls(count: int, n_urls: int, seed: int = 7) -> list[str]:
+def zipf_urls(count: int, n_urls: int, seed: int = 7, tag: str = "e2e") -> list[str]:
     rng = random.Random(seed)
-    urls = [f"https://shop{n % 17}.example.com/item/{n}?ref=e2e" for n in range(n_urls)]
+    urls = [f"https://shop{n % 17}.example.com/item/{n}?ref={tag}" for n in range(n_urls)]
     weights = [1 / (rank + 1) for rank in range(n_urls)]
     return rng.choices(urls, weights, k=count)
 
@@ -51,17 +54,10 @@ async def send_clicks(port: int, urls: list[str], key: str, concurrency: int = 3
 
 
 def produced_windows(
-    bootstrap: str, topic: str, window_s: int, expected: int, timeout_s: float = 120
+    cluster: Cluster, topic: str, window_s: int, expected: int, timeout_s: float = 120
 ) -> Counter[WindowKey]:
     """Reads the whole clicks topic; counts events per (url, window_start_ms)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"audit-{topic}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = kafka_clients.consumer(cluster, f"audit-{topic}", READ_FROM_START)
     metadata = consumer.list_topics(topic, timeout=30)
     consumer.assign([TopicPartition(topic, p, 0) for p in metadata.topics[topic].partitions])
     counts: Counter[WindowKey] = Counter()
@@ -125,7 +121,7 @@ def wait_for_total(database_url: str, expected: int, timeout_s: float = 180) -> 
     return db_totals(database_url)
 
 
-def latest_revisions(bootstrap: str, topic: str) -> Counter[WindowKey]:
+def latest_revisions(cluster: Cluster, topic: str) -> Counter[WindowKey]:
     """Reads click-windows from the beginning as a downstream consumer would, validating every record
     against the published JSON Schema; returns the latest revision's count per (url, window_start_ms)."""
     import json
@@ -135,14 +131,7 @@ def latest_revisions(bootstrap: str, topic: str) -> Counter[WindowKey]:
 
     schema_path = Path(__file__).resolve().parents[2] / "docs" / "click-window.schema.json"
     validator = jsonschema.Draft202012Validator(json.loads(schema_path.read_text()))
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"downstream-{topic}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = kafka_clients.consumer(cluster, f"downstream-{topic}", READ_FROM_START)
     partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
     ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions}
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
@@ -166,9 +155,38 @@ def latest_revisions(bootstrap: str, topic: str) -> Counter[WindowKey]:
     return counts
 
 
+def clicks_on_topic(
+    cluster: Cluster, topic: str, window_s: int, urls: set[str], expected: int, timeout_s: float = 240
+) -> Counter[WindowKey]:
+    """Reads the clicks topic from the start until ``expected`` clicks of ``urls`` came (or the timeout),
+    then on to the end of every partition, so a duplicate is seen too; counts them per (url, window)."""
+    consumer = kafka_clients.consumer(cluster, f"audit-{topic}", READ_FROM_START)
+    partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    counts: Counter[WindowKey] = Counter()
+    positions = dict.fromkeys(partitions, 0)
+    ends: dict[int, int] | None = None
+    deadline = time.monotonic() + timeout_s
+    width_ms = window_s * 1000
+    while time.monotonic() < deadline:
+        if ends is None and sum(counts.values()) >= expected:
+            ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), 30)[1] for p in partitions}
+        if ends is not None and all(positions[p] >= ends[p] for p in partitions):
+            break
+        for message in consumer.consume(1000, 1.0):
+            if message.error():
+                continue
+            event = ClickEvent.decode(message.value())
+            positions[message.partition()] = message.offset() + 1
+            if event.url in urls:
+                counts[(event.url, event.ts_ms - event.ts_ms % width_ms)] += 1
+    consumer.close()
+    return counts
+
+
 def topic_size(bootstrap: str, topic: str) -> int:
     """Records on a topic (the sum of its partitions' end offsets; 0 if it does not exist)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"size-{topic}"})
+    consumer = kafka_clients.consumer(bootstrap, f"size-{topic}")
     try:
         meta = consumer.list_topics(topic, timeout=30).topics.get(topic)
         partitions = meta.partitions if meta is not None and meta.error is None else {}

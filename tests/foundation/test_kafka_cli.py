@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from clickmuncher.kafka.broker import free_port, status
+from clickmuncher.devstack.kafka.broker import free_port, status
 from tests.foundation.helpers import cli
 
 

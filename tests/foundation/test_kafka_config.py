@@ -9,8 +9,10 @@ import faust
 import pytest
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-from clickmuncher.kafka import certs
+from clickmuncher.devstack.kafka import certs
 from clickmuncher.kafka.config import (
+    AIOKAFKA_BOOTSTRAP_SERVERS,
+    BOOTSTRAP_SERVERS,
     KafkaSettings,
     admin_config,
     aiokafka_config,
@@ -19,7 +21,7 @@ from clickmuncher.kafka.config import (
     producer_config,
 )
 from clickmuncher.logs import start_line
-from clickmuncher.settings import ConfigError, load_settings
+from clickmuncher.settings import ConfigError, Settings, load_settings
 
 SASL_SSL = {
     "CLICKMUNCHER_KAFKA_BOOTSTRAP": "b1.example.net:9096,b2.example.net:9096",
@@ -57,13 +59,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def env_settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> KafkaSettings:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return load_settings(_env_file=None).kafka
+    return load_settings(Settings, _env_file=None).kafka
 
 
 def test_default_is_plaintext_localhost(clean_env: pytest.MonkeyPatch) -> None:
     kafka = env_settings(clean_env, {})
     assert (kafka.bootstrap, kafka.security_protocol) == ("127.0.0.1:9092", "PLAINTEXT")
-    assert admin_config(kafka) == {"bootstrap.servers": "127.0.0.1:9092", "security.protocol": "plaintext"}
+    assert admin_config(kafka) == {BOOTSTRAP_SERVERS: "127.0.0.1:9092", "security.protocol": "plaintext"}
 
 
 @pytest.mark.parametrize(
@@ -117,7 +119,7 @@ def test_bad_settings_are_one_line_config_errors(
 def test_password_masked_in_start_line_and_repr(clean_env: pytest.MonkeyPatch) -> None:
     for name, value in SASL_SSL.items():
         clean_env.setenv(name, value)
-    settings = load_settings(_env_file=None)
+    settings = load_settings(Settings, _env_file=None)
     line = start_line("gateway", settings)
     assert "s3cret-pw" not in line and "kafka_sasl_password=***" in line
     assert "s3cret-pw" not in repr(settings.kafka) and "s3cret-pw" not in str(settings.kafka.masked())
@@ -127,7 +129,7 @@ def test_password_masked_in_start_line_and_repr(clean_env: pytest.MonkeyPatch) -
 def test_confluent_configs_for_sasl_ssl(clean_env: pytest.MonkeyPatch, tls_files: dict[str, Path]) -> None:
     kafka = env_settings(clean_env, {**SASL_SSL, "CLICKMUNCHER_KAFKA_SSL_CA_FILE": str(tls_files["ca"])})
     common = {
-        "bootstrap.servers": "b1.example.net:9096,b2.example.net:9096",
+        BOOTSTRAP_SERVERS: "b1.example.net:9096,b2.example.net:9096",
         "security.protocol": "sasl_ssl",
         "sasl.mechanisms": "SCRAM-SHA-512",
         "sasl.username": "clicker",
@@ -172,7 +174,7 @@ def test_aiokafka_and_faust_arguments_for_sasl(
 ) -> None:
     kafka = env_settings(clean_env, {**SASL_SSL, "CLICKMUNCHER_KAFKA_SSL_CA_FILE": str(tls_files["ca"])})
     config = aiokafka_config(kafka)
-    assert config["bootstrap_servers"] == ["b1.example.net:9096", "b2.example.net:9096"]
+    assert config[AIOKAFKA_BOOTSTRAP_SERVERS] == ["b1.example.net:9096", "b2.example.net:9096"]
     assert (config["security_protocol"], config["sasl_mechanism"]) == ("SASL_SSL", "SCRAM-SHA-512")
     assert (config["sasl_plain_username"], config["sasl_plain_password"]) == ("clicker", "s3cret-pw")
     faust_kwargs = faust_config(kafka)

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clickmuncher.records import (
+    CLASSES,
     MAX_TS_MS,
     MAX_URL_CHARS,
     ClickEvent,
@@ -27,8 +28,10 @@ urls = st.builds(
         min_size=1,
         max_size=MAX_URL_CHARS - len("https://"),
     ),
-)
+).filter(lambda url: not url.endswith("://"))  # "http://://" has no host: refused by every reader
 timestamps = st.integers(min_value=0, max_value=MAX_TS_MS)
+classes = st.integers(min_value=0, max_value=len(CLASSES) - 1)
+visitors = st.none() | st.binary(min_size=8, max_size=8).map(bytes.hex)
 
 
 @given(urls, timestamps)
@@ -39,7 +42,20 @@ def test_click_event_bytes_are_the_spec_json(url: str, ts_ms: int) -> None:
     assert event.key() == url.encode()
 
 
-def _parsed(raw: bytes) -> tuple[str, int] | str:
+Fields = tuple[str, int, int, str | None]
+
+
+@given(urls, timestamps, classes, visitors)
+def test_classified_click_bytes_are_the_spec_json(url: str, ts_ms: int, cls: int, vid: str | None) -> None:
+    event = ClickEvent(url, ts_ms, cls, vid)
+    expected = {"v": 1, "url": url, "ts_ms": ts_ms}
+    if vid is not None:
+        expected.update(cls=CLASSES[cls], vid=vid)
+    assert json.loads(event.encode()) == expected
+    assert ClickEvent.decode(event.encode()) == (event if vid is not None else ClickEvent(url, ts_ms))
+
+
+def _parsed(raw: bytes) -> Fields | str:
     """What the JSON parser and the intake rules make of ``raw``: the fields, or "error"."""
     try:
         body = json.loads(raw)
@@ -54,10 +70,15 @@ def _parsed(raw: bytes) -> tuple[str, int] | str:
         return "error"
     if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in url):
         return "error"
-    return url, ts_ms
+    cls, vid = body.get("cls", "human"), body.get("vid")
+    if cls not in CLASSES:
+        return "error"
+    if vid is not None and (not isinstance(vid, str) or len(vid) != 16 or set(vid) - set("0123456789abcdef")):
+        return "error"
+    return url, ts_ms, CLASSES.index(cls), vid
 
 
-def _read(raw: bytes) -> tuple[str, int] | str:
+def _read(raw: bytes) -> Fields | str:
     try:
         return click_fields(raw)
     except RecordError:
@@ -88,6 +109,17 @@ _pieces = st.sampled_from(
         b"\x7f",
         b'"v": 2',
         b",",
+        b'", "cls": "',
+        b'", "vid": "',
+        b"human",
+        b"bot",
+        b"preview",
+        b"prefetch",
+        b"robot",
+        b"0123456789abcdef",
+        b"0123456789ABCDEF",
+        b"0123456789abcde",
+        b"null",
     ]
 )
 
@@ -100,8 +132,15 @@ def test_click_fields_agree_with_the_json_parser(raw: bytes) -> None:
 @given(urls, timestamps)
 def test_click_fields_read_every_gateway_click(url: str, ts_ms: int) -> None:
     raw = ClickEvent(url=url, ts_ms=ts_ms).encode()
-    assert click_fields(raw) == (url, ts_ms) == _parsed(raw)
-    assert click_fields(raw + b" ") == (url, ts_ms)  # not the gateway's bytes: parsed, same fields
+    assert click_fields(raw) == (url, ts_ms, 0, None) == _parsed(raw)
+    assert click_fields(raw + b" ") == (url, ts_ms, 0, None)  # not the gateway's bytes: parsed, same fields
+
+
+@given(urls, timestamps, classes, st.binary(min_size=8, max_size=8).map(bytes.hex))
+def test_click_fields_read_every_classified_click(url: str, ts_ms: int, cls: int, vid: str) -> None:
+    raw = ClickEvent(url, ts_ms, cls, vid).encode()
+    assert click_fields(raw) == (url, ts_ms, cls, vid) == _parsed(raw)
+    assert click_fields(raw + b" ") == (url, ts_ms, cls, vid)
 
 
 def test_click_window_json_and_key() -> None:
@@ -166,6 +205,10 @@ def test_iso_keeps_milliseconds_when_present() -> None:
         (b"[" * 200_000, "more than"),
         (b"[" * 10_000, "nested deeper"),
         (b'{"v": 1, "url": "http://e/", "ts_ms": 1, "x": %s}' % (b"[" * 20 + b"]" * 20), "nested deeper"),
+        (b'{"v": 1, "url": "http://e/", "ts_ms": 1, "cls": "robot"}', "'cls'"),
+        (b'{"v": 1, "url": "http://e/", "ts_ms": 1, "cls": 1}', "'cls'"),
+        (b'{"v": 1, "url": "http://e/", "ts_ms": 1, "vid": "0123456789ABCDEF"}', "'vid'"),
+        (b'{"v": 1, "url": "http://e/", "ts_ms": 1, "vid": 5}', "'vid'"),
     ],
 )
 def test_bad_click_events_say_why(raw: bytes | None, reason: str) -> None:
@@ -175,7 +218,7 @@ def test_bad_click_events_say_why(raw: bytes | None, reason: str) -> None:
 
 def test_brackets_inside_strings_are_not_nesting() -> None:
     url = "http://[::1]/" + "[" * 40
-    assert click_fields(json.dumps({"v": 1, "url": url, "ts_ms": 5}).encode()) == (url, 5)
+    assert click_fields(json.dumps({"v": 1, "url": url, "ts_ms": 5}).encode()) == (url, 5, 0, None)
 
 
 @given(st.binary(max_size=200) | st.text(max_size=60).map(str.encode))

@@ -3,6 +3,7 @@ else; what it returns fits the sink's columns and converts to timestamps."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clickmuncher import sketches
+from clickmuncher.db.times import ms_to_datetime
 from clickmuncher.records import (
     MAX_REVISION,
     MAX_TS_MS,
@@ -21,10 +24,29 @@ from clickmuncher.records import (
     RecordError,
     iso_utc,
 )
-from sinks.times import ms_to_datetime
 
 START_MS = 1_795_480_200_000
 GOOD = ClickWindow("https://example.com/", START_MS, START_MS + 1_800_000, 42, 1)
+
+
+def _sketch_of(visitors: int) -> bytes:
+    sketch = sketches.new()
+    for n in range(visitors):
+        sketches.update(sketch, f"{n:016x}")
+    return sketches.serialize(sketch)
+
+
+CLASSIFIED = ClickWindow(
+    "https://example.com/", START_MS, START_MS + 1_800_000, 42, 1, (30, 5, 4, 3), 20, _sketch_of(20)
+)
+SKETCH_B64 = base64.b64encode(_sketch_of(20)).decode()
+BIG_SKETCH = _sketch_of(100_000)
+
+
+def with_classes(**changes: Any) -> bytes:
+    body = CLASSIFIED.to_json()
+    body.update(changes)
+    return json.dumps({k: v for k, v in body.items() if v is not ...}).encode()
 
 
 def with_fields(**changes: Any) -> bytes:
@@ -34,6 +56,23 @@ def with_fields(**changes: Any) -> bytes:
 
 
 HOSTILE = [
+    (with_classes(by_class={"human": 30, "bot": 5, "preview": 4}), "'by_class' is not an object"),
+    (with_classes(by_class=[30, 5, 4, 3]), "'by_class' is not an object"),
+    (with_classes(by_class={"human": 30, "bot": 5, "preview": 4, "prefetch": 4}), "do not add up"),
+    (with_classes(by_class={"human": 30, "bot": -1, "preview": 10, "prefetch": 3}), "out of range"),
+    (with_classes(by_class={"human": 30, "bot": 5.0, "preview": 4, "prefetch": 3}), "'bot'"),
+    (with_classes(uniques=31), "out of range"),
+    (with_classes(uniques=...), "'uniques'"),
+    (with_classes(hll=...), "'uniques' without 'hll'"),
+    (with_fields(uniques=3), "without 'by_class'"),
+    (with_fields(hll=SKETCH_B64), "without 'by_class'"),
+    (with_classes(hll="not base64!"), "not base64"),
+    (with_classes(hll=SKETCH_B64.rstrip("=")), "not base64"),
+    (with_classes(hll=base64.b64encode(b"\x0a" * 100).decode()), "preamble"),
+    (with_classes(hll=base64.b64encode(BIG_SKETCH[:-1]).decode()), "wrong size"),
+    (with_classes(hll=base64.b64encode(BIG_SKETCH + b"\0\0\0\0").decode()), "wrong size"),
+    (with_classes(hll="A" * 40_000), "more than"),
+    (with_classes(hll=5), "not a string"),
     (with_fields(window_start_ms=10**15, window_end_ms=10**15 + 1_800_000), "out of range"),
     (with_fields(window_start_ms=-1_800_000, window_end_ms=0), "out of range"),
     (with_fields(window_end_ms=MAX_TS_MS + 1), "out of range"),
@@ -86,6 +125,22 @@ def test_limits_are_inclusive() -> None:
     assert ms_to_datetime(edge.window_end_ms).year == 9999
     first = ClickWindow("https://example.com/\U0001f600", 0, 1, 0, 0)  # a surrogate pair: one character
     assert ClickWindow.decode(first.encode()) == first
+    # The longest URL, every character escaped, with the largest sketch: still within MAX_WINDOW_BYTES.
+    quoted = "https://example.com/".ljust(MAX_URL_CHARS, '"')
+    full = ClickWindow(quoted, 0, 1, 10**6, 0, (10**6, 0, 0, 0), 10**6, BIG_SKETCH)
+    assert len(full.encode()) <= MAX_WINDOW_BYTES
+    assert ClickWindow.decode(full.encode()) == full
+
+
+def test_classified_windows_round_trip() -> None:
+    assert CLASSIFIED.encode() == json.dumps(CLASSIFIED.to_json()).encode()
+    assert ClickWindow.decode(CLASSIFIED.encode()) == CLASSIFIED
+    body = json.loads(CLASSIFIED.encode())
+    assert body["by_class"] == {"human": 30, "bot": 5, "preview": 4, "prefetch": 3}
+    assert body["uniques"] == 20 and sketches.estimate(sketches.from_base64(body["hll"])) == 20
+    no_visitor = ClickWindow("https://example.com/", 0, 1, 3, 0, (3, 0, 0, 0), 0, None)
+    assert "hll" not in json.loads(no_visitor.encode())
+    assert ClickWindow.decode(no_visitor.encode()) == no_visitor
 
 
 WINDOW_FIELDS = st.fixed_dictionaries(

@@ -17,6 +17,7 @@ from clickmuncher.settings import Settings
 from gateway.app import Gateway
 from gateway.clicks import ClickSink
 from gateway.server import GatewayServer, bound_port, listen
+from tests import kafka_clients
 
 SIGNING_KEY = "test-signing-key-of-at-least-32-bytes"
 OLD_SIGNING_KEY = "retired-test-key-of-at-least-32-bytes"
@@ -40,7 +41,7 @@ def gateway_settings(bootstrap: str, topic: str, state_dir: Path, **overrides: A
 
 
 def create_topic(bootstrap: str, topic: str) -> None:
-    ensure_topics(bootstrap, {topic: {}}, partitions=2)
+    ensure_topics(kafka_clients.kafka_of(bootstrap), {topic: {}}, partitions=2)
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,7 @@ class Event:
 
 
 def _consumer(bootstrap: str) -> Consumer:
-    return Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "gateway-tests", "enable.auto.commit": False}
-    )
+    return kafka_clients.consumer(bootstrap, "gateway-tests", {"enable.auto.commit": False})
 
 
 def _high_watermarks(consumer: Consumer, topic: str) -> dict[int, int]:

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from clickmuncher.cli import main as cli_main
 from clickmuncher.settings import ConfigError, Settings
+from clickmuncher.urls import Rejected
 from gateway.clientaddr import client_address, parse_networks
 from gateway.guard import Guard
 from gateway.signing import decode_signature, sign_url, signature, verify
-from gateway.urls import Rejected
 
 KEY = "k" * 32
 

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from clickmuncher.cli import main as cli_main
 from clickmuncher.settings import ConfigError, Settings
+from clickmuncher.urls import Rejected
 from gateway.guard import Guard
 from gateway.signing import sign_url, signature
-from gateway.urls import Rejected
 from tests.gateway.helpers import OLD_SIGNING_KEY, SIGNING_KEY
 
 URL = "https://unlisted.example.net/a?b=1"

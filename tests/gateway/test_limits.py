@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.devstack.kafka.broker import free_port
 from tests.gateway.helpers import GatewayClient, gateway_settings
 
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n"

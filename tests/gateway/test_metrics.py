@@ -7,7 +7,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.devstack.kafka.broker import free_port
 from gateway.app import metrics_handler
 from gateway.server import bound_port, listen
 from tests.gateway.helpers import GatewayClient, gateway_settings

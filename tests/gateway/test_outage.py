@@ -21,7 +21,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.devstack.kafka.broker import free_port
 from gateway.spool import segments
 from tests.conftest import LocalBroker
 from tests.gateway.helpers import (
@@ -137,6 +137,7 @@ async def test_sigterm_while_kafka_is_down_spools_and_a_restart_delivers(
         "CLICKMUNCHER_CLICKS_TOPIC": topic,
         "CLICKMUNCHER_STATE_DIR": str(tmp_path / "state"),
         "CLICKMUNCHER_ALLOWED_HOSTS": "example.com",
+        "CLICKMUNCHER_VISITOR_KEY": "outage-test-visitor-key-of-32-bytes-or-more",
         "CLICKMUNCHER_PARTITIONS": "2",
         "CLICKMUNCHER_GATEWAY_QUEUE_MAX_MESSAGES": "300",
         "CLICKMUNCHER_GATEWAY_DRAIN_TIMEOUT_S": "1",

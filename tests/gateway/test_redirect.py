@@ -12,8 +12,8 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME
 
 from clickmuncher.cli import main as cli_main
 from clickmuncher.settings import Settings
+from clickmuncher.urls import normalize_url
 from gateway.signing import sign_url
-from gateway.urls import normalize_url
 from tests.gateway.helpers import SIGNING_KEY, GatewayClient, read_topic
 
 N = 60

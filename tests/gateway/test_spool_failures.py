@@ -23,11 +23,12 @@ from typing import Any
 
 import pytest
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.records import ClickEvent
 from clickmuncher.settings import ConfigError
 from gateway.main import EXIT_CLICKS_LOST, check_settings
 from gateway.spool import Spool, SpoolFull, claimed, replay_segment, segments
+from tests.conftest import LocalBroker
 from tests.gateway.helpers import SIGNING_KEY, GatewayClient, gateway_settings, wait_for
 
 LINK = "/?u=http%3A%2F%2Fexample.com%2Fp%2F{i}"
@@ -196,6 +197,16 @@ def _gateway_process(env: dict[str, str], port: int, limit: int) -> Iterator[sub
             process.communicate()
 
 
+@contextmanager
+def _broker_stopped(kafka: LocalBroker) -> Iterator[None]:
+    """The session's broker stopped for the block, started again after it (other tests share it)."""
+    kafka.stop()
+    try:
+        yield
+    finally:
+        kafka.start()
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None  # the 302 itself is the answer
@@ -219,12 +230,15 @@ def _metric(port: int, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.split("{")[0].split(" ")[0] == name)
 
 
+@pytest.mark.kafka
 @pytest.mark.timeout(180)
-def test_disk_full_at_run_time_is_unhealthy_counted_and_exits_1(tmp_path: Path) -> None:
+def test_disk_full_at_run_time_is_unhealthy_counted_and_exits_1(kafka: LocalBroker, tmp_path: Path) -> None:
     port, metrics_port = free_port(), free_port()
     env: dict[str, Any] = {
         **os.environ,
-        "CLICKMUNCHER_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",  # Kafka away: clicks need the spool
+        # The gateway starts only with the cluster there (its start check); it is stopped once the gateway
+        # serves, so the clicks need the spool.
+        "CLICKMUNCHER_KAFKA_BOOTSTRAP": kafka.bootstrap,
         "CLICKMUNCHER_SIGNING_KEY": SIGNING_KEY,
         "CLICKMUNCHER_ALLOWED_HOSTS": "example.com",
         "CLICKMUNCHER_STATE_DIR": str(tmp_path),
@@ -232,7 +246,7 @@ def test_disk_full_at_run_time_is_unhealthy_counted_and_exits_1(tmp_path: Path) 
         "CLICKMUNCHER_GATEWAY_DRAIN_TIMEOUT_S": "0.2",
         "CLICKMUNCHER_GATEWAY_METRICS_PORT": str(metrics_port),
     }
-    with _gateway_process(env, port, limit=300) as process:
+    with _gateway_process(env, port, limit=300) as process, _broker_stopped(kafka):
         assert [_get(port, LINK.format(i=i))[0] for i in range(30)] == [302] * 30
         status, body = _get(port, "/healthz")
         assert status == 503 and "cannot be written" in body

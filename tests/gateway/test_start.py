@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
-from clickmuncher.kafka.broker import free_port
+from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.records import ClickEvent
 from gateway.spool import Spool, segments
+from tests import kafka_clients
 from tests.gateway.helpers import GatewayClient, create_topic, gateway_settings, read_topic, wait_for
 
 
@@ -65,6 +65,6 @@ async def test_creates_the_clicks_topic_with_its_partitions(
 
 
 def _partitions(bootstrap: str, topic: str) -> int:
-    metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
+    metadata = kafka_clients.admin(bootstrap).list_topics(topic, timeout=10)
     found = metadata.topics.get(topic)
     return 0 if found is None or found.error is not None else len(found.partitions)

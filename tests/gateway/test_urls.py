@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.urls import Rejected, check_url, normalize_percent, normalize_url, remove_dot_segments
+from clickmuncher.urls import Rejected, check_url, normalize_percent, normalize_url, remove_dot_segments
 
 UNRESERVED = "abcXYZ019-._~"
 SUB_DELIMS = "!$&'()*+,;=:@"

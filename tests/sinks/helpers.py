@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from confluent_kafka import Consumer, Producer
 
+from clickmuncher.db.times import datetime_to_ms
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
 from clickmuncher.records import ClickWindow
 from clickmuncher.settings import Settings
 from sinks.batch import dedupe
 from sinks.sink import Sink, SinkSummary, open_sink
-from sinks.times import datetime_to_ms
+from tests import kafka_clients
 
 PARTITIONS = 3
 RUN_LIMIT_S = 90.0
@@ -56,15 +56,8 @@ DeadLetters = list[tuple[bytes | None, dict[str, bytes]]]
 def produce(settings: Settings, records: Iterable[ClickWindow | bytes | RawPair]) -> None:
     """Produces windows (keyed as the streams service does), raw malformed values (key ``malformed``) or raw
     (key, value) pairs, in order."""
-    ensure_topics(settings.kafka_bootstrap, {settings.windows_topic: COMPACTED}, settings.partitions)
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "message.max.bytes": 2_000_000,
-        }
-    )
+    ensure_topics(settings.kafka, {settings.windows_topic: COMPACTED}, settings.partitions)
+    producer = kafka_clients.producer(settings.kafka, {"message.max.bytes": 2_000_000})
     failures: list[str] = []
 
     def on_delivery(error: Any, _message: Any) -> None:
@@ -84,13 +77,8 @@ def produce(settings: Settings, records: Iterable[ClickWindow | bytes | RawPair]
 
 def dead_letters(settings: Settings, count: int) -> DeadLetters:
     """The first ``count`` records of the dead topic (fewer if they do not come): value and headers."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"{settings.sink_group}-dead-reader-{time.monotonic_ns()}",
-            "auto.offset.reset": "earliest",
-        }
-    )
+    group = f"{settings.sink_group}-dead-reader-{time.monotonic_ns()}"
+    consumer = kafka_clients.consumer(settings.kafka, group, {"auto.offset.reset": "earliest"})
     consumer.subscribe([settings.windows_dead_topic])
     found: DeadLetters = []
     deadline = time.monotonic() + RUN_LIMIT_S
@@ -216,7 +204,7 @@ def assert_consistent(db_url: str) -> None:
 def committed_offsets(settings: Settings) -> dict[int, int]:
     from confluent_kafka import TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.sink_group})
+    consumer = kafka_clients.consumer(settings.kafka, settings.sink_group)
     try:
         parts = [TopicPartition(settings.windows_topic, p) for p in range(settings.partitions)]
         return {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=30)}

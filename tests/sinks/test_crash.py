@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from bench.sink.poison import refuse_poison_urls
+from clickmuncher.db.schema import upgrade
 from clickmuncher.settings import Settings
-from sinks.schema import upgrade
 from sinks.sink import CRASH_EXIT_CODE
 from tests.sinks.helpers import (
     RUN_LIMIT_S,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from clickmuncher.pgcluster import PgCluster
+from tests.pgcluster import PgCluster
 from tests.sinks.helpers import (
     assert_consistent,
     committed_offsets,

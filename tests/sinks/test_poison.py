@@ -3,6 +3,7 @@ exactly, every bad record lands on ``click-windows-dead`` with its reason, and t
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from clickmuncher import sketches
 from clickmuncher.records import ClickWindow
 from clickmuncher.settings import Settings
 from sinks import store
@@ -43,12 +45,22 @@ def hostile(**changes: Any) -> bytes:
     return json.dumps({name: value for name, value in body.items() if value is not ...}).encode()
 
 
+def classified(**changes: Any) -> bytes:
+    """A window with classes (1 human click by one visitor) with fields changed."""
+    sketch = sketches.new()
+    sketches.update(sketch, "0123456789abcdef")
+    body = window("https://example.com/hostile", 0, 1).to_json()
+    body.update(by_class={"human": 1, "bot": 0, "preview": 0, "prefetch": 0}, uniques=1)
+    body.update({"hll": sketches.to_base64(sketch), **changes})
+    return json.dumps(body).encode()
+
+
 # (key, value) -> a piece of the reason the dead letter must carry
 DECODE_POISON: list[tuple[RawPair, str]] = [
     ((b"k1", hostile(window_start_ms=10**15, window_end_ms=10**15 + WINDOW_MS)), "out of range"),
     ((b"k2", hostile(url="https://example.com/\x00")), "NUL character"),
     ((b"k3", hostile(url="https://example.com/\ud800")), "lone surrogate"),
-    ((b"k4", b"[" * 300_000), "more than 16384"),
+    ((b"k4", b"[" * 300_000), "more than 32768"),
     ((b"k5", b"[" * 10_000), "nested deeper than 16"),
     ((b"k6", b"[1, 2, 3]"), "not a JSON object"),
     ((b"k7", hostile(clicks=-5)), "out of range"),
@@ -67,6 +79,12 @@ DECODE_POISON: list[tuple[RawPair, str]] = [
     ((b"k17", b"\xff\xfe{}"), "not UTF-8"),
     ((b"", b""), "not JSON"),  # a compacted topic refuses a record without a key: an empty one
     ((b"k18", None), "empty value"),  # a tombstone
+    # SPEC §12: hostile sketches and class counts, refused before the database (and the sketch library)
+    ((b"k19", classified(hll="not base64!")), "'hll': sketch is not base64"),
+    ((b"k20", classified(hll=base64.b64encode(b"\x0a\x01\x07" + b"\xff" * 400).decode())), "'hll'"),
+    ((b"k21", classified(hll="A" * 30_000)), "'hll': sketch of 30000 base64 characters"),
+    ((b"k22", classified(uniques=2)), "out of range"),
+    ((b"k23", classified(by_class={"human": 1, "bot": 0, "preview": 0, "prefetch": 1})), "do not add up"),
 ]
 
 

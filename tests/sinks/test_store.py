@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from clickmuncher import sketches
+from clickmuncher.db.engines import make_engine
+from clickmuncher.db.schema import upgrade
+from clickmuncher.db.tables import CLASS_COLUMNS, click_windows
 from clickmuncher.records import ClickWindow
 from sinks import store
 from sinks.batch import RawRecord, plan_batch
-from sinks.db import make_engine
-from sinks.schema import upgrade
 from tests.sinks.helpers import assert_consistent, expected_state, read_clicks, read_windows, window
 
 TOPIC = "cw-store"
@@ -136,3 +138,29 @@ def test_a_batch_of_ten_thousand_windows_is_one_statement_per_table(engine: sa.E
     assert (counts["INSERT click_windows"], counts["INSERT clicks"]) == (2, 2)
     assert (read_windows(db_url), read_clicks(db_url)) == expected_state([*records, *corrections])
     assert_consistent(db_url)
+
+
+def test_classes_uniques_and_sketches_are_stored_and_old_windows_have_none(
+    engine: sa.Engine, db_url: str
+) -> None:
+    store.claim_partitions(engine, TOPIC, [0])
+    sketch = sketches.new()
+    for n in range(40):
+        sketches.update(sketch, f"{n:016x}")
+    old = window("https://example.com/old", 0, 7)
+    new = window("https://example.com/new", 0, 50)
+    hll = sketches.serialize(sketch)
+    new = ClickWindow(new.url, new.window_start_ms, new.window_end_ms, 50, 0, (44, 3, 2, 1), 40, hll)
+    apply(engine, [old, new])
+    c = click_windows.c
+    with engine.connect() as conn:
+        rows = {
+            row.url: row
+            for row in conn.execute(
+                sa.select(c.url, c.clicks, *(c[name] for name in CLASS_COLUMNS), c.uniques, c.hll)
+            )
+        }
+    assert tuple(rows[new.url])[1:7] == (50, 44, 3, 2, 1, 40)
+    assert sketches.estimate(sketches.deserialize(bytes(rows[new.url].hll))) == 40
+    assert tuple(rows[old.url])[1:] == (7, None, None, None, None, None, None)
+    assert read_clicks(db_url)[new.url] == 50  # the total of every class

@@ -12,10 +12,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from clickmuncher.records import ClickEvent, ClickWindow
 from clickmuncher.settings import Settings
+from tests import kafka_clients
 
 WINDOW_MS = 2000
 Key = tuple[int, str]
@@ -23,7 +24,8 @@ Key = tuple[int, str]
 
 def zipf_clicks(n: int, n_urls: int, n_windows: int, end_ms: int, seed: int = 7) -> list[ClickEvent]:
     """``n`` clicks over ``n_urls`` URLs with Zipf-like weights, spread over the ``n_windows`` windows
-    before ``end_ms``, in timestamp order."""
+    before ``end_ms``, in timestamp order; of the four classes (SPEC §12), from 3,000 visitors, and a tenth
+    without class or visitor (as older gateways send them)."""
     rng = random.Random(seed)
     urls = [f"https://example.com/page/{i}" for i in range(n_urls)]
     weights = [1 / (rank + 1) ** 1.1 for rank in range(n_urls)]
@@ -31,17 +33,49 @@ def zipf_clicks(n: int, n_urls: int, n_windows: int, end_ms: int, seed: int = 7)
     span_ms = end_ms - first_ms
     picked = rng.choices(urls, weights=weights, k=n)
     times = sorted(first_ms + rng.randrange(span_ms) for _ in range(n))
-    return [ClickEvent(url=url, ts_ms=ts) for url, ts in zip(picked, times, strict=True)]
+    classes = rng.choices(range(4), weights=[6, 2, 1, 1], k=n)
+    visitors = [f"{rng.randrange(3000):016x}" if rng.random() > 0.1 else None for _ in range(n)]
+    return [
+        ClickEvent(url, ts, cls if vid else 0, vid)
+        for url, ts, cls, vid in zip(picked, times, classes, visitors, strict=True)
+    ]
 
 
 def expected_counts(clicks: list[ClickEvent]) -> dict[Key, int]:
     return dict(Counter((c.ts_ms - c.ts_ms % WINDOW_MS, c.url) for c in clicks))
 
 
+def expected_classes(clicks: list[ClickEvent]) -> dict[Key, tuple[int, ...]]:
+    """Per (window, URL): the clicks of each class."""
+    counts: dict[Key, list[int]] = {}
+    for c in clicks:
+        counts.setdefault((c.ts_ms - c.ts_ms % WINDOW_MS, c.url), [0, 0, 0, 0])[c.cls] += 1
+    return {key: tuple(n) for key, n in counts.items()}
+
+
+def expected_visitors(clicks: list[ClickEvent]) -> dict[Key, int]:
+    """Per (window, URL): the distinct human visitors."""
+    seen: dict[Key, set[str]] = {}
+    for c in clicks:
+        key = (c.ts_ms - c.ts_ms % WINDOW_MS, c.url)
+        visitors = seen.setdefault(key, set())
+        if c.cls == 0 and c.vid is not None:
+            visitors.add(c.vid)
+    return {key: len(v) for key, v in seen.items()}
+
+
+def check_classes(latest: dict[Key, ClickWindow], clicks: list[ClickEvent]) -> None:
+    """Each window's clicks per class are exact; its uniques within 2 % (exact in practice at these
+    sizes, where the sketch still holds the visitors themselves)."""
+    assert {key: w.by_class for key, w in latest.items()} == expected_classes(clicks)
+    for key, distinct in expected_visitors(clicks).items():
+        uniques = latest[key].uniques
+        assert uniques is not None and abs(uniques - distinct) <= 0.02 * distinct, (key, uniques, distinct)
+
+
 def produce(bootstrap: str, topic: str, clicks: list[ClickEvent]) -> None:
     """Produces ``clicks`` lz4-compressed: the worker must read compressed batches (codecs via cramjam)."""
-    config = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 20}
-    producer = Producer({**config, "compression.type": "lz4"})
+    producer = kafka_clients.producer(bootstrap, {"linger.ms": 20, "compression.type": "lz4"})
     for click in clicks:
         while True:
             try:
@@ -53,7 +87,7 @@ def produce(bootstrap: str, topic: str, clicks: list[ClickEvent]) -> None:
 
 
 def produce_raw(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer = kafka_clients.producer(bootstrap)
     producer.produce(topic, key=key, value=value)
     assert producer.flush(30) == 0
 
@@ -67,9 +101,7 @@ class TopicReader:
     records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._consumer = Consumer(
-            {"bootstrap.servers": self.bootstrap, "group.id": "unused", "enable.auto.commit": False}
-        )
+        self._consumer = kafka_clients.consumer(self.bootstrap, "unused", {"enable.auto.commit": False})
         deadline = time.monotonic() + 60
         while True:  # the worker may not have created the topic yet
             meta = self._consumer.list_topics(self.topic, timeout=30).topics.get(self.topic)
@@ -99,14 +131,15 @@ def latest_windows(reader: TopicReader) -> dict[Key, ClickWindow]:
     """What the sink keeps per (window, URL): the highest revision (at equal revision, the later record).
 
     Also checks the promise that makes that rule safe: a revision of a window is never emitted with two
-    different counts."""
+    different counts (of all clicks, of each class, of uniques)."""
     latest: dict[Key, ClickWindow] = {}
-    counts: dict[tuple[Key, int], int] = {}
+    counts: dict[tuple[Key, int], tuple[object, ...]] = {}
     for _key, value, _headers in reader.records:
         window = ClickWindow.decode(value)
         key = (window.window_start_ms, window.url)
-        seen = counts.setdefault((key, window.revision), window.clicks)
-        assert seen == window.clicks, f"{key} revision {window.revision}: {seen} and {window.clicks} clicks"
+        figures = (window.clicks, window.by_class, window.uniques)
+        seen = counts.setdefault((key, window.revision), figures)
+        assert seen == figures, f"{key} revision {window.revision}: {seen} and {figures}"
         kept = latest.get(key)
         if kept is None or window.revision >= kept.revision:
             latest[key] = window

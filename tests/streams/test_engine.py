@@ -324,3 +324,37 @@ def test_live_counts_of_open_windows_are_published_once_changed() -> None:
     assert second == [4]
     assert RULES.start_of(NOW) not in closed
     assert [ClickWindow.decode(v).clicks for t, _k, v in world.out if t == "windows"] == [4]
+
+
+@pytest.mark.parametrize(
+    ("committed", "handled", "asked"),
+    [
+        (None, [], None),  # nothing known: the broker's log start decides (app.py)
+        (7, [], 7),  # nothing handled since the load: what was committed was handled
+        (7, [7, 8, 9], 10),  # the next offset the engine expects, never the consumer's position
+    ],
+)
+def test_the_idle_check_asks_about_what_the_engine_handled(
+    committed: int | None, handled: list[int], asked: int | None
+) -> None:
+    """The consumer's position counts records fetched but not handed to the engine yet: a partition with
+    a small backlog in the fetcher must not look caught up."""
+    questions: list[dict[int, int | None]] = []
+
+    async def caught_up(next_offsets: dict[int, int | None]) -> set[int]:
+        questions.append(dict(next_offsets))
+        return set()
+
+    async def scenario() -> None:
+        world = World()
+        engine = _gap_engine(world, FakeConsumer(committed=committed, position=10_000))
+        engine.idle_s = 0
+        await engine.load([0])
+        click = ClickEvent("https://example.com/a", NOW).encode()
+        for offset in handled:
+            await engine.handle(Event(0, offset), 0, offset, click, NOW)
+        await engine.flush_all()
+        await engine.tick(NOW + 60_000, caught_up)
+
+    asyncio.run(scenario())
+    assert questions == [{0: asked}]

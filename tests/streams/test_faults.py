@@ -9,13 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 
 from clickmuncher.records import ClickEvent
 from streams.main import ensure_streams_topics
+from tests import kafka_clients
 from tests.streams.support import (
     TopicReader,
     Worker,
+    check_classes,
     counts_of,
     expected_counts,
     latest_windows,
@@ -46,7 +47,7 @@ POISON: list[tuple[bytes | None, str]] = [
 
 
 def _produce_values(bootstrap: str, topic: str, values: list[tuple[bytes, bytes | None]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.max.bytes": 2_000_000})
+    producer = kafka_clients.producer(bootstrap, {"message.max.bytes": 2_000_000})
     for key, value in values:
         producer.produce(topic, key=key, value=value)
     assert producer.flush(30) == 0
@@ -113,6 +114,7 @@ def test_sigterm_under_load_stops_cleanly_and_loses_nothing(
     reader = TopicReader(kafka_bootstrap, settings.windows_topic)
     expected = expected_counts(clicks)
     assert wait_for_counts(reader, expected, timeout_s=150, workers=[worker]) == expected
+    check_classes(latest_windows(reader), clicks)
     assert worker.stop() == 0
 
 

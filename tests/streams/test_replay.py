@@ -14,9 +14,11 @@ from streams import replay
 from streams.app import changelog_topic
 from streams.main import ensure_streams_topics
 from streams.replay import check_no_pending_replay, parse_from, replay_command
+from tests import kafka_clients
 from tests.streams.support import (
     TopicReader,
     Worker,
+    check_classes,
     expected_counts,
     produce,
     wait_for_counts,
@@ -34,14 +36,14 @@ def test_parse_from_accepts_iso_with_or_without_zone() -> None:
 
 
 def set_topic_config(bootstrap: str, topic: str, config: dict[str, str]) -> None:
-    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
     entries = [
         ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
         for name, value in config.items()
     ]
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=entries)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = kafka_clients.admin(bootstrap)
     for future in admin.incremental_alter_configs([resource]).values():
         future.result(timeout=30)
 
@@ -116,11 +118,12 @@ def test_replay_recomputes_windows_from_the_given_time(
         again = {(w.window_start_ms, w.url): w.clicks for w in windows}
     assert worker.stop() == 0
     assert again == recomputed
+    replayed = {(w.window_start_ms, w.url): w for w in windows}  # per class too
+    check_classes(replayed, [c for c in clicks if c.ts_ms - c.ts_ms % 2000 >= from_ms])
 
 
 def test_replay_refuses_when_the_clicks_are_no_longer_retained(kafka_bootstrap: str, unique: str) -> None:
     from confluent_kafka import TopicPartition
-    from confluent_kafka.admin import AdminClient
 
     settings = Settings(
         kafka_bootstrap=kafka_bootstrap,
@@ -135,7 +138,7 @@ def test_replay_refuses_when_the_clicks_are_no_longer_retained(kafka_bootstrap: 
     start_ms = time.time_ns() // 1_000_000 - 60_000
     clicks = [ClickEvent(url="https://example.com/", ts_ms=start_ms + 10 * i) for i in range(20)]
     produce(kafka_bootstrap, settings.clicks_topic, clicks)
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin = kafka_clients.admin(kafka_bootstrap)
     deleted = admin.delete_records([TopicPartition(settings.clicks_topic, 0, 10)])  # as retention would
     for future in deleted.values():
         future.result(timeout=30)

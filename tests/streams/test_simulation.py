@@ -7,9 +7,11 @@ engine's ports: the changelog (a log per partition, a record durable once writte
 flushes, offset commits, kill -9 (also in the middle of a changelog write or an output delivery: a prefix of
 the records reached the broker), SIGTERM, partitions moving between two workers, and replays.
 
-The oracle is the sink's rule: per (URL, window), the record with the highest revision wins. At the end
-every window holds the exact count of its clicks that did not go to ``clicks-late`` or ``clicks-dead``, and
-throughout, no revision of a window is ever emitted with two different counts.
+Clicks come in the four classes of SPEC §12, from a handful of visitors (and without one, as from older
+gateways). The oracle is the sink's rule: per (URL, window), the record with the highest revision wins. At
+the end every window holds the exact count per class of its clicks that did not go to ``clicks-late`` or
+``clicks-dead``, and as many uniques as it had distinct human visitors (few: the sketch is exact then);
+throughout, no revision of a window is ever emitted with two different counts, class counts or uniques.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from clickmuncher.records import ClickEvent, ClickWindow
+from clickmuncher.records import BOT, HUMAN, PREFETCH, PREVIEW, ClickEvent, ClickWindow
 from streams.engine import Engine
 from streams.metrics import StreamsMetrics
 from streams.ports import Change, Output, OutputTopics
@@ -214,7 +216,7 @@ class StreamsWorld(RuleBasedStateMachine):
         self.unowned: set[int] = set(PARTITIONS)
         # The sink's view since the last replay, and every (window, revision) → count ever emitted.
         self.epoch_start = 0
-        self.revisions: dict[tuple[WindowId, int], int] = {}
+        self.revisions: dict[tuple[WindowId, int], tuple[object, ...]] = {}
         self.start_worker("a")
 
     def teardown(self) -> None:
@@ -255,8 +257,12 @@ class StreamsWorld(RuleBasedStateMachine):
         kind=st.sampled_from(["fresh"] * 4 + ["late"] * 2 + ["too_late", "malformed", "future"]),
         jitter_ms=st.integers(0, 400),
         fetched=st.booleans(),
+        cls=st.sampled_from([HUMAN] * 3 + [BOT, PREVIEW, PREFETCH]),
+        visitor=st.none() | st.integers(0, 4),
     )
-    def click(self, url: int, kind: str, jitter_ms: int, fetched: bool) -> None:
+    def click(
+        self, url: int, kind: str, jitter_ms: int, fetched: bool, cls: int = HUMAN, visitor: int | None = None
+    ) -> None:
         """A gateway produces a click; its clock and its buffering decide how late the click is: late is
         in the window that closed last when the watermark follows the wall clock, too late in one
         released before. A caught-up worker fetches it at once."""
@@ -271,7 +277,8 @@ class StreamsWorld(RuleBasedStateMachine):
                 "too_late": RULES.start_of(closed_ms - RULES.late_retention_ms - RULES.window_ms) + jitter_ms,
                 "future": self.now_ms + FUTURE_MS,
             }[kind]
-            raw = ClickEvent(URLS[url], ts_ms).encode()[:-1] + b', "n": %d}' % self.sequence
+            vid = None if visitor is None else f"{visitor:016x}"
+            raw = ClickEvent(URLS[url], ts_ms, cls, vid).encode()[:-1] + b', "n": %d}' % self.sequence
         partition = url % len(PARTITIONS)
         self.broker.clicks[partition].append(raw)
         if fetched:
@@ -380,8 +387,9 @@ class StreamsWorld(RuleBasedStateMachine):
                 continue
             window = ClickWindow.decode(value)
             ident = ((window.window_start_ms, window.url), window.revision)
-            seen = self.revisions.setdefault(ident, window.clicks)
-            assert seen == window.clicks, f"{ident}: revision emitted with {seen} and {window.clicks} clicks"
+            figures = (window.clicks, window.by_class, window.uniques)
+            seen = self.revisions.setdefault(ident, figures)
+            assert seen == figures, f"{ident}: revision emitted with {seen} and {figures}"
 
     def settle(self) -> None:
         """Everything restarts, every click is fetched, the clock runs far ahead: every window closes."""
@@ -413,14 +421,24 @@ class StreamsWorld(RuleBasedStateMachine):
             else:
                 aside.add(value)  # clicks-late and clicks-dead: at least once, deduplicated by payload
         truth: Counter[WindowId] = Counter()
+        classes: dict[WindowId, list[int]] = {}
+        visitors: dict[WindowId, set[str]] = {}
         for log in self.broker.clicks.values():
             for raw in log:
                 if raw not in aside:
                     click = ClickEvent.decode(raw)
-                    truth[(RULES.start_of(click.ts_ms), click.url)] += 1
+                    ident = (RULES.start_of(click.ts_ms), click.url)
+                    truth[ident] += 1
+                    classes.setdefault(ident, [0, 0, 0, 0])[click.cls] += 1
+                    if click.cls == HUMAN and click.vid is not None:
+                        visitors.setdefault(ident, set()).add(click.vid)
         counted = {ident: window.clicks for ident, window in sink.items()}
         wrong = sorted(set(counted.items()) ^ set(truth.items()))
         assert not wrong, f"(window, count) counted or true, not both: {wrong}"
+        for ident, window in sink.items():
+            assert window.by_class == tuple(classes[ident]), f"{ident}: {window.by_class} != {classes[ident]}"
+            assert window.uniques == len(visitors.get(ident, ())), f"{ident}: uniques {window.uniques}"
+            assert (window.hll is None) == (ident not in visitors)
         for value in self.broker.live:  # live counts never run ahead of the truth
             live = json.loads(value)
             assert live["final"] is False and live["clicks"] <= truth[(live["window_start_ms"], live["url"])]

@@ -10,6 +10,7 @@ import faust
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clickmuncher.kafka.config import KafkaSettings, faust_config
 from streams.producer import OutRecord
 from streams.table import FaustWindowTable, changelog_records, encode_key, encode_value
 
@@ -17,6 +18,11 @@ keys = st.text(min_size=1, max_size=40)
 values = st.one_of(
     st.lists(st.integers(min_value=-(2**70), max_value=2**70), max_size=5),
     st.lists(st.one_of(st.integers(), st.booleans(), st.text(max_size=5)), max_size=4),
+    st.builds(
+        lambda ints, tail: [*ints, tail],
+        st.lists(st.integers(), max_size=7),
+        st.from_regex(r"[A-Za-z0-9+/=]*", fullmatch=True),
+    ),
     st.integers(min_value=0, max_value=2**62),
 )
 
@@ -24,7 +30,7 @@ values = st.one_of(
 def _faust_table() -> Any:
     app = faust.App(
         "table-test",
-        broker="kafka://127.0.0.1:1",
+        **faust_config(KafkaSettings(bootstrap="127.0.0.1:1")),
         store="memory://",
         key_serializer="json",
         value_serializer="json",

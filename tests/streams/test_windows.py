@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from clickmuncher import sketches
+from clickmuncher.records import BOT, HUMAN, PREFETCH, PREVIEW
+from streams.table import encode_value
 from streams.windows import (
     Route,
     Watermark,
@@ -85,6 +91,44 @@ def test_redelivery_never_counts_an_offset_twice(deliveries: list[int]) -> None:
             assert offset > high
             high = offset
     assert state is not None and state.count == len(set(deliveries))
+
+
+def test_classes_and_visitors_are_counted_per_click() -> None:
+    state = None
+    clicks = [(HUMAN, "a" * 16), (HUMAN, "a" * 16), (HUMAN, None), (BOT, "b" * 16), (PREVIEW, None)]
+    clicks += [(PREFETCH, "c" * 16), (HUMAN, "d" * 16)]
+    for offset, (cls, vid) in enumerate(clicks):
+        state = apply_click(state, offset, 0, False, cls, vid)
+    assert state is not None and state.by_class == (4, 1, 1, 1) and state.count == 7
+    assert (
+        state.uniques() == 2
+    )  # bots, previews and prefetches are no visitors; a human without an id neither
+    assert apply_click(state, 3, 0, False, HUMAN, "e" * 16) is None  # redelivered: nothing changes
+    assert state.uniques() == 2
+
+
+def test_states_of_every_version_are_read() -> None:
+    old = WindowState.decode([7, 99, 2, 5])  # the first version: every click human, no visitor
+    assert old.by_class == (7, 0, 0, 0) and old.uniques() == 0 and old.encode() == [7, 99, 2, 5]
+    counted = WindowState(9, 99, 2, 5, 1, 2, 3)
+    assert counted.encode() == [9, 99, 2, 5, 1, 2, 3] and WindowState.decode(counted.encode()) == counted
+    visited = apply_click(counted, 100, 5, False, HUMAN, "0123456789abcdef")
+    assert visited is not None
+    raw = visited.encode()
+    assert len(raw) == 8 and isinstance(raw[7], str)
+    again = WindowState.decode(json.loads(encode_value(raw)))
+    assert again.by_class == (4, 1, 2, 3) and again.uniques() == 1 and isinstance(again.hll, sketches.Sketch)
+    for bad in (
+        [1, 2, 3],
+        [1, 2, 3, 4, 5],
+        [5, 0, 0, 0, 3, 3, 0],
+        [5, 0, 0, 0, -1, 0, 0],
+        [5, 0, 0, 0, 0, 0, 0, 7],
+    ):
+        with pytest.raises(ValueError, match="bad window state"):
+            WindowState.decode(bad)
+    unreadable = WindowState.decode([5, 0, 0, 0, 0, 0, 0, "AAAA"])  # not a sketch: counted afresh
+    assert unreadable.uniques() == 0 and unreadable.count == 5
 
 
 def test_codecs_round_trip() -> None:

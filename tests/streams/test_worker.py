@@ -15,6 +15,7 @@ from tests.streams.support import (
     Key,
     TopicReader,
     Worker,
+    check_classes,
     expected_counts,
     latest_windows,
     produce,
@@ -29,19 +30,21 @@ from tests.streams.support import (
 pytestmark = pytest.mark.kafka
 
 
-def _produce_zipf(bootstrap: str, unique: str, n: int = 50_000) -> dict[Key, int]:
+def _produce_zipf(bootstrap: str, unique: str, n: int = 50_000) -> tuple[dict[Key, int], list[ClickEvent]]:
     settings = streams_settings(bootstrap, unique)
     ensure_streams_topics(settings)
     clicks = zipf_clicks(n, 2000, 10, end_ms=time.time_ns() // 1_000_000)
     produce(bootstrap, settings.clicks_topic, clicks)
-    return expected_counts(clicks)
+    return expected_counts(clicks), clicks
 
 
-def _check(reader: TopicReader, expected: dict[Key, int]) -> None:
-    """The latest record per (URL, window) carries the produced count; no record ever over-counted."""
+def _check(reader: TopicReader, expected: dict[Key, int], clicks: list[ClickEvent]) -> None:
+    """The latest record per (URL, window) carries the produced count, per class too; no record ever
+    over-counted."""
     reader.poll(2.0)
     latest = latest_windows(reader)
     assert {key: w.clicks for key, w in latest.items()} == expected
+    check_classes(latest, clicks)
     assert all(w.revision == 0 for w in latest.values())
     for _key, value, _headers in reader.records:
         window = ClickWindow.decode(value)
@@ -56,14 +59,14 @@ def _summary(worker: Worker) -> str:
 def test_counts_exactly_and_replays_identically(
     kafka_bootstrap: str, unique: str, tmp_path: Path, workers: list[Worker]
 ) -> None:
-    expected = _produce_zipf(kafka_bootstrap, unique)
+    expected, clicks = _produce_zipf(kafka_bootstrap, unique)
     env = worker_env(kafka_bootstrap, unique, tmp_path / "state")
     worker = start_worker(workers, env, tmp_path, "first")
     reader = TopicReader(kafka_bootstrap, f"click-windows-{unique}")
     wait_for_counts(reader, expected, timeout_s=120, workers=[worker])
     assert worker.stop() == 0
     print(f"\nsingle worker: {_summary(worker)}")
-    _check(reader, expected)
+    _check(reader, expected, clicks)
     first = latest_windows(reader)
 
     # Replay: the same clicks from the beginning with fresh state (a new app id) give the same records.
@@ -74,14 +77,14 @@ def test_counts_exactly_and_replays_identically(
     replay_reader = TopicReader(kafka_bootstrap, f"click-windows-replay-{unique}")
     wait_for_counts(replay_reader, expected, timeout_s=120, workers=[replayed])
     assert replayed.stop() == 0
-    _check(replay_reader, expected)
+    _check(replay_reader, expected, clicks)
     assert latest_windows(replay_reader) == first
 
 
 def test_kill_9_three_times_loses_and_duplicates_nothing(
     kafka_bootstrap: str, unique: str, tmp_path: Path, workers: list[Worker]
 ) -> None:
-    expected = _produce_zipf(kafka_bootstrap, unique)
+    expected, clicks = _produce_zipf(kafka_bootstrap, unique)
     env = worker_env(kafka_bootstrap, unique, tmp_path / "state")
     worker = start_worker(workers, env, tmp_path, "killed")
     rng = random.Random()
@@ -94,13 +97,13 @@ def test_kill_9_three_times_loses_and_duplicates_nothing(
     reader = TopicReader(kafka_bootstrap, f"click-windows-{unique}")
     wait_for_counts(reader, expected, timeout_s=150, workers=[worker])
     assert worker.stop() == 0
-    _check(reader, expected)
+    _check(reader, expected, clicks)
 
 
 def test_two_workers_one_killed_for_good(
     kafka_bootstrap: str, unique: str, tmp_path: Path, workers: list[Worker]
 ) -> None:
-    expected = _produce_zipf(kafka_bootstrap, unique)
+    expected, clicks = _produce_zipf(kafka_bootstrap, unique)
     first = start_worker(workers, worker_env(kafka_bootstrap, unique, tmp_path / "a"), tmp_path, "a")
     second = start_worker(workers, worker_env(kafka_bootstrap, unique, tmp_path / "b"), tmp_path, "b")
     second.wait_for_load(after=0)
@@ -109,7 +112,7 @@ def test_two_workers_one_killed_for_good(
     reader = TopicReader(kafka_bootstrap, f"click-windows-{unique}")
     wait_for_counts(reader, expected, timeout_s=150, workers=[first])
     assert first.stop() == 0
-    _check(reader, expected)
+    _check(reader, expected, clicks)
 
 
 def test_idle_window_is_emitted_and_bad_clicks_dead_lettered(

@@ -9,11 +9,13 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from clickmuncher.settings import ConfigError
+
 KAFKA_VERSION = "4.1.1"
 SMOKE_CLASS = "kafka.Kafka"
 
 
-class BrokerError(RuntimeError):
+class BrokerError(ConfigError):
     """The broker cannot be fetched, started or stopped; the message is one line for the user."""
 
 

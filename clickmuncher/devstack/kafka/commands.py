@@ -10,10 +10,8 @@ from pathlib import Path
 
 import click
 
-from clickmuncher.kafka import broker, cluster
-from clickmuncher.kafka.jars import BrokerError
-from clickmuncher.kafka.topics import TopicSpec
-from clickmuncher.settings import Settings
+from clickmuncher.devstack.kafka import broker, cluster
+from clickmuncher.devstack.kafka.jars import BrokerError
 
 
 def up(directory: Path, brokers: int | None, port: int | None, security: str | None) -> None:
@@ -83,37 +81,3 @@ def kill(directory: Path, index: int) -> None:
     else:
         raise BrokerError(f"--broker {index}: {directory.resolve()} holds a single broker (0)")
     click.echo(f"kafka: broker {index} {'killed' if killed else 'was not running'}")
-
-
-def topics_create(settings: Settings) -> None:
-    from clickmuncher.kafka.topics import create_missing
-
-    specs = _declared("topics-create", settings)
-    created = create_missing(settings.kafka, specs)
-    for spec in specs:
-        state = "created" if spec.name in created else "exists"
-        click.echo(f"topics: {state} {spec.name} ({spec.partitions} partitions, {spec.cleanup_policy})")
-
-
-def topics_check(settings: Settings) -> int:
-    """Prints each difference; returns the exit code (1 when there is any)."""
-    from clickmuncher.kafka.topics import differences
-
-    specs = _declared("topics-check", settings)
-    found = differences(settings.kafka, specs)
-    for line in found or [f"topics: all {len(specs)} declared topics match"]:
-        click.echo(line)
-    return 1 if found else 0
-
-
-def _declared(command: str, settings: Settings) -> list[TopicSpec]:
-    """The start line, then the cluster check (a wrong password or CA ends the command in one line); returns
-    the declared topics."""
-    from clickmuncher.kafka.check import check_cluster
-    from clickmuncher.kafka.topics import declared
-    from clickmuncher.logs import log_start, setup_logging
-
-    setup_logging()
-    log_start(command, settings)
-    check_cluster(settings.kafka)
-    return list(declared(settings).values())

@@ -7,8 +7,8 @@ node (the same files as a single broker's data directory: ``server.properties``,
 nodes forming the KRaft quorum; any further node is a broker only. A data directory keeps its cluster for
 its whole life: ``up`` again starts whichever nodes are not running, on the same ports.
 
-A one-broker cluster without ``--security`` is not made here: it is :mod:`clickmuncher.kafka.broker`'s
-single data directory, as it always was.
+A one-broker cluster without ``--security`` is not made here: it is the single data directory of
+:mod:`clickmuncher.devstack.kafka.broker`, as it always was.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from clickmuncher.kafka import broker, certs
+from clickmuncher.devstack.kafka import broker, certs
+from clickmuncher.devstack.kafka.jars import BrokerError
+from clickmuncher.devstack.kafka.properties import BROKER_USER, SCRAM_MECHANISM, Node, Tls
 from clickmuncher.kafka.config import KafkaSettings, admin_config
-from clickmuncher.kafka.jars import BrokerError
-from clickmuncher.kafka.properties import BROKER_USER, SCRAM_MECHANISM, Node, Tls
 
 SECURITY = ("plaintext", "sasl_ssl")
 CLIENT_USER = "clickmuncher"

@@ -15,7 +15,17 @@ click_windows = sa.Table(
     sa.Column("clicks", sa.BigInteger, nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # SPEC §12 (migration r0003): NULL in windows written before click classes existed
+    sa.Column("human_clicks", sa.BigInteger, nullable=True),
+    sa.Column("bot_clicks", sa.BigInteger, nullable=True),
+    sa.Column("preview_clicks", sa.BigInteger, nullable=True),
+    sa.Column("prefetch_clicks", sa.BigInteger, nullable=True),
+    sa.Column("uniques", sa.BigInteger, nullable=True),
+    sa.Column("hll", sa.LargeBinary, nullable=True),
 )
+
+CLASS_COLUMNS = ("human_clicks", "bot_clicks", "preview_clicks", "prefetch_clicks")
+"""The per-class counts, in the order of ``clickmuncher.records.CLASSES``."""
 
 clicks = sa.Table(
     "clicks",

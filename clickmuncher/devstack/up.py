@@ -20,8 +20,10 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from clickmuncher.kafka import broker
-from clickmuncher.settings import ConfigError, Settings
+from clickmuncher.devstack.kafka import broker
+from clickmuncher.kafka.check import check_cluster
+from clickmuncher.kafka.config import KafkaSettings, admin_config
+from clickmuncher.settings import Settings
 
 SERVICES = ("sink", "api", "streams", "gateway")  # start order; stopped in reverse
 STOP_TIMEOUT_S = 20.0
@@ -44,9 +46,10 @@ class Child:
             print(f"{self.name:<8}| {line}", flush=True)
 
 
-def dev_signing_key(state_dir: Path) -> str:
-    """The development signing key kept in ``state_dir/signing.key``; made on first use."""
-    path = state_dir / "signing.key"
+def dev_signing_key(state_dir: Path, name: str = "signing.key") -> str:
+    """The development signing key kept in ``state_dir/signing.key`` (or another secret, in ``name``); made
+    on first use."""
+    path = state_dir / name
     if path.exists():
         return path.read_text().strip()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -64,10 +67,10 @@ def local_broker_port(bootstrap: str) -> int | None:
     return int(port)
 
 
-def broker_answers(bootstrap: str) -> bool:
+def broker_answers(kafka: KafkaSettings) -> bool:
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient(admin_config(kafka, {"log_level": 0}))
     try:
         admin.list_topics(timeout=3.0)
     except Exception:
@@ -76,23 +79,27 @@ def broker_answers(bootstrap: str) -> bool:
 
 
 def ensure_broker(settings: Settings) -> Path | None:
-    """Starts the local broker if none answers; returns its data dir when this call started it."""
-    if broker_answers(settings.kafka_bootstrap):
-        print(f"up: using the Kafka broker at {settings.kafka_bootstrap}", flush=True)
-        return None
+    """Starts the local broker if none answers; returns its data dir when this call started it.
+
+    A cluster that is not a local plaintext broker is never started here: then the start check says in one
+    line why it cannot be used (unreachable, wrong password, untrusted certificate)."""
     port = local_broker_port(settings.kafka_bootstrap)
-    if port is None:
-        raise ConfigError(f"no Kafka broker answers at {settings.kafka_bootstrap}")
+    if port is None or settings.kafka.security_protocol != "PLAINTEXT" or broker_answers(settings.kafka):
+        check_cluster(settings.kafka)  # raises KafkaUnavailable with the reason
+        print(f"up: using the Kafka cluster at {settings.kafka_bootstrap}", flush=True)
+        return None
     data_dir = broker.default_data_dir(settings.state_dir)
     print(f"up: starting a local Kafka broker on 127.0.0.1:{port} ({data_dir})", flush=True)
     broker.start(data_dir, port=port)
     return data_dir
 
 
-def child_env(settings: Settings, signing_key: str | None) -> dict[str, str]:
+def child_env(settings: Settings, signing_key: str | None, visitor_key: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     if signing_key is not None:
         env["CLICKMUNCHER_SIGNING_KEY"] = signing_key
+    if visitor_key is not None:
+        env["CLICKMUNCHER_VISITOR_KEY"] = visitor_key
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -146,17 +153,21 @@ def _request_stop(signum: int, frame: object) -> None:
 
 
 def run_stack(settings: Settings, *, demo: bool, gateway_port: int, api_port: int) -> None:
+    from clickmuncher.devstack.setup import create_topics, print_examples
     from clickmuncher.logs import start_line
-    from clickmuncher.stack_setup import create_topics, print_examples
 
     key = None
     if settings.signing_key is None and not settings.allowed_hosts:
         key = dev_signing_key(settings.state_dir)
         settings = settings.model_copy(update={"signing_key": SecretStr(key)})
+    # Allow-listed hosts and no key at all: visitor ids still need a secret (docs/gateway.md).
+    visitors = None
+    if settings.signing_key is None and settings.visitor_key is None:
+        visitors = dev_signing_key(settings.state_dir, "visitor.key")
     print(start_line("up", settings, gateway_port=gateway_port, api_port=api_port, demo=demo), flush=True)
     started_broker = ensure_broker(settings)
     create_topics(settings)
-    children = start_children(child_env(settings, key), gateway_port, api_port)
+    children = start_children(child_env(settings, key, visitors), gateway_port, api_port)
     signal.signal(signal.SIGTERM, _request_stop)
     exit_code = 0
     try:
@@ -181,7 +192,7 @@ def supervise(children: list[Child], settings: Settings, demo_bases: tuple[str, 
     (the gateway's and the api's addresses) it also runs the demo."""
     demo = None
     if demo_bases is not None:
-        from clickmuncher.demo import Demo
+        from clickmuncher.devstack.demo import Demo
 
         demo = Demo(settings, *demo_bases)
     while True:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clickmuncher.kafka.admin import COMPACTED, ensure_topics
+from clickmuncher.kafka.topics import create_missing, declared
 from clickmuncher.settings import Settings
 
 EXAMPLE_URLS = (
@@ -13,15 +13,8 @@ EXAMPLE_URLS = (
 
 
 def create_topics(settings: Settings) -> None:
-    topics: dict[str, dict[str, str]] = {
-        settings.clicks_topic: {},
-        settings.windows_topic: dict(COMPACTED),
-        settings.clicks_dead_topic: {},
-        settings.clicks_late_topic: {},
-        settings.windows_dead_topic: {},
-        settings.live_topic: dict(COMPACTED),
-    }
-    created = ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+    """Every declared topic (clickmuncher/kafka/topics.py) that does not exist yet."""
+    created = create_missing(settings.kafka, list(declared(settings).values()))
     if created:
         print(f"up: created topics {', '.join(sorted(created))}", flush=True)
 

@@ -1,6 +1,6 @@
 """Alembic environment for the sink's schema.
 
-:func:`sinks.schema.upgrade` passes an open connection in ``config.attributes["connection"]``; the
+:func:`clickmuncher.db.schema.upgrade` passes an open connection in ``config.attributes["connection"]``; the
 ``alembic`` command line (``alembic -c sinks/alembic.ini``) uses ``sqlalchemy.url`` instead.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from sinks.tables import metadata
+from clickmuncher.db.tables import metadata
 
 
 def _run(connection: sa.Connection) -> None:

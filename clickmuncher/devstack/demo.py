@@ -10,8 +10,8 @@ import threading
 import time
 from urllib.parse import quote, urlsplit
 
+from clickmuncher.devstack.setup import EXAMPLE_URLS
 from clickmuncher.settings import Settings
-from clickmuncher.stack_setup import EXAMPLE_URLS
 
 CLICKS_PER_S = 20
 REPORT_EVERY_S = 5.0

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clickmuncher.kafka import jvm, properties
+from clickmuncher.devstack.kafka import jvm, properties
+from clickmuncher.devstack.kafka.jars import BrokerError, ensure_jars
 from clickmuncher.kafka.config import KafkaSettings, admin_config
-from clickmuncher.kafka.jars import BrokerError, ensure_jars
 
 START_TIMEOUT_S = 90.0
 

@@ -12,7 +12,7 @@ import hashlib
 from importlib import resources
 from pathlib import Path
 
-from clickmuncher.kafka.jars import classpath, require_tool
+from clickmuncher.devstack.kafka.jars import classpath, require_tool
 
 JVM_OPTS = [
     "-Xms256m",

@@ -1,4 +1,4 @@
-"""Applies the Alembic migrations in ``sinks/migrations`` (``clickmuncher db upgrade``, sink start)."""
+"""Applies the Alembic migrations in ``migrations/`` (``clickmuncher db upgrade``, sink and api start)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from clickmuncher.db.engines import is_postgresql, make_engine
+from clickmuncher.db.tables import metadata
 from clickmuncher.settings import ConfigError
-from sinks.db import is_postgresql, make_engine
-from sinks.tables import metadata
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Several sinks may start at once: on PostgreSQL the migration runs under this advisory lock.

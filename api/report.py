@@ -3,15 +3,17 @@ counts in ``api/stats.py``)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
 
+from clickmuncher import sketches
+from clickmuncher.db.engines import make_engine
+from clickmuncher.db.tables import CLASS_COLUMNS, click_windows, clicks
+from clickmuncher.db.times import datetime_to_ms
 from clickmuncher.records import iso_utc
-from sinks.db import make_engine
-from sinks.tables import click_windows, clicks
-from sinks.times import datetime_to_ms
 
 Cell = str | int
 
@@ -54,19 +56,53 @@ def top_urls(
 
 def recent_windows(
     conn: sa.Connection, *, limit: int, url: str | None, since: datetime | None
-) -> list[tuple[str, str, str, int, int]]:
-    """The newest windows: (start, end, url, clicks, revision), times as ISO-8601 UTC."""
+) -> list[tuple[Cell, ...]]:
+    """The newest windows: (start, end, url, clicks, human, bot, preview, prefetch, uniques, revision), times
+    as ISO-8601 UTC; ``-`` for the classes and uniques of windows counted before classes existed."""
     c = click_windows.c
-    query = sa.select(c.window_start, c.window_end, c.url, c.clicks, c.revision)
+    classes = (*(c[name] for name in CLASS_COLUMNS), c.uniques)
+    query = sa.select(c.window_start, c.window_end, c.url, c.clicks, *classes, c.revision)
     if url is not None:
         query = query.where(c.url == url)
     if since is not None:
         query = query.where(c.window_start >= since)
     query = query.order_by(c.window_start.desc(), c.url).limit(limit)
     return [
-        (iso_utc(datetime_to_ms(start)), iso_utc(datetime_to_ms(end)), str(u), int(n), int(rev))
-        for start, end, u, n, rev in conn.execute(query)
+        (
+            iso_utc(datetime_to_ms(start)),
+            iso_utc(datetime_to_ms(end)),
+            str(u),
+            int(n),
+            *("-" if v is None else int(v) for v in counts),
+            int(rev),
+        )
+        for start, end, u, n, *counts, rev in conn.execute(query)
     ]
+
+
+def class_totals(
+    conn: sa.Connection, urls: Sequence[str], since: datetime | None
+) -> dict[str, tuple[int, int, int, int, int]]:
+    """Per URL of ``urls``, over its windows (starting at or after ``since``): human, bot, preview and
+    prefetch clicks (windows without classes count as human) and the unique visitors of their sketches."""
+    c = click_windows.c
+    sums = (
+        sa.func.sum(sa.func.coalesce(c.human_clicks, c.clicks)),
+        *(sa.func.sum(sa.func.coalesce(c[name], 0)) for name in CLASS_COLUMNS[1:]),
+    )
+    where = [c.url.in_(list(urls))] + ([c.window_start >= since] if since is not None else [])
+    counts = {
+        str(u): [int(n) for n in found]
+        for u, *found in conn.execute(sa.select(c.url, *sums).where(*where).group_by(c.url))
+    }
+    stored: dict[str, list[sketches.Sketch]] = {}
+    for u, hll in conn.execute(sa.select(c.url, c.hll).where(*where, c.hll.is_not(None))):
+        with contextlib.suppress(sketches.SketchError):  # an unreadable sketch is left out
+            stored.setdefault(str(u), []).append(sketches.deserialize(bytes(hll)))
+    return {
+        u: (h, b, p, f, min(h, sketches.estimate(sketches.merge(stored.get(u, ())))))
+        for u, (h, b, p, f) in counts.items()
+    }
 
 
 def totals(database_url: str) -> tuple[int, int]:
