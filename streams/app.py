@@ -157,12 +157,23 @@ class FaustConsumerHooks:
 
     def __init__(self, app: faust.App, topic: str, acks: BatchAcks) -> None:
         self.app = app
+        self.group = str(app.conf.id)  # Faust's consumer group is the app's id
         self.topic = topic
         self.acks = acks
         self.end_offsets: EndOffsets | None = None
 
     def committed(self, partition: int) -> int | None:
         return faust_glue.committed_offset(self.app, TP(self.topic, partition))
+
+    async def group_committed(self, partition: int) -> int | None:
+        known = self.committed(partition)
+        if known is not None or self.end_offsets is None:
+            return known
+        try:
+            return await self.end_offsets.committed(self.group, partition, CAUGHT_UP_TIMEOUT_S)
+        except Exception as e:  # the broker is away: the caller falls back to the log start
+            log.debug("partition %d: committed offset unknown (%r)", partition, e)
+            return None
 
     async def earliest(self, partition: int) -> int | None:
         if self.end_offsets is None:

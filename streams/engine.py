@@ -301,7 +301,10 @@ class Engine:
 
     async def _start_offset(self, partition: int) -> int:
         assert self.consumer is not None
-        committed = self.consumer.committed(partition)
+        # Right after an assignment the consumer may not know the committed offset yet: asked of the broker,
+        # else the first event (at the committed offset) looks like a gap and the partition is read again
+        # from its log start (exact, by the per-key offsets, but all that work repeated).
+        committed = await self.consumer.group_committed(partition)
         if committed is not None:
             return committed
         earliest = await self.consumer.earliest(partition)
