@@ -388,3 +388,40 @@ def test_the_idle_check_asks_about_what_the_engine_handled(
 
     asyncio.run(scenario())
     assert questions == [{0: asked}]
+
+
+@pytest.mark.parametrize(
+    ("overdue_ms", "quiet_s", "checked"),
+    [
+        (60_000, 0.5, True),  # a drained backlog of old clicks: checked after a moment of quiet
+        (60_000, 0.0, False),  # still receiving
+        (1_000, 0.5, False),  # the close is due, but not overdue by idle_s: wait for idle_s of quiet
+        (1_000, 2.5, True),
+    ],
+)
+def test_an_overdue_close_is_checked_without_waiting_idle_s(
+    overdue_ms: int, quiet_s: float, checked: bool
+) -> None:
+    questions: list[dict[int, int | None]] = []
+
+    async def caught_up(next_offsets: dict[int, int | None]) -> set[int]:
+        questions.append(dict(next_offsets))
+        return set(next_offsets)
+
+    async def scenario() -> World:
+        world = World()
+        engine = world.engine()
+        engine.idle_s = 2.0
+        await engine.load([0])
+        click = ClickEvent("https://example.com/a", NOW + 1500).encode()
+        await engine.handle(Event(0, 0), 0, 0, click, NOW)
+        await engine.flush_all()
+        part = engine.parts[0]
+        assert part.boundary_ms == RULES.closes_at(RULES.start_of(NOW))  # the next point closes its window
+        part.last_event_mono -= quiet_s
+        await engine.tick(part.boundary_ms + RULES.grace_ms + overdue_ms, caught_up)
+        return world
+
+    world = asyncio.run(scenario())
+    assert bool(questions) == checked
+    assert bool([t for t, _k, _v in world.out if t == "windows"]) == checked
