@@ -21,6 +21,9 @@ MAX_URL_CHARS = 2048  # the gateway's limit (SPEC §5)
 MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later instants have no ISO-8601 form here
 MAX_CLICK_BYTES = 16_384  # a URL at its limit with every character escaped, and room for more fields
 MAX_WINDOW_BYTES = 32_768  # a URL at its limit, escaped, and the largest sketch in base64 (about 11 KiB)
+# The largest key or value a service puts on a dead-letter topic: a hostile record can be as large as its
+# topic allows, more than a producer sends (1 MB by default). Longer ones are cut, a header gives the size.
+DEAD_LETTER_MAX_BYTES = 256 * 1024
 _URL_SCHEMES = ("http://", "https://")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 CLASSES = ("human", "bot", "preview", "prefetch")

@@ -8,15 +8,13 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from clickmuncher.kafka import config
+from clickmuncher.records import DEAD_LETTER_MAX_BYTES
 from clickmuncher.settings import SinkSettings
 from sinks.batch import DeadLetter, RawRecord
 from sinks.errors import REASON_MAX_CHARS
 
 DELIVERY_TIMEOUT_S = 30.0
 FLUSH_MARGIN_S = 5.0  # a flush waits this much longer than a dead letter's delivery timeout
-DEAD_LETTER_MAX_BYTES = 256 * 1024
-"""Largest key or value put on the dead topic: a hostile record can be as large as its topic allows, more
-than the producer sends (1 MB by default)."""
 
 
 class DeliveryError(KafkaException):

@@ -35,6 +35,7 @@ from streams.windows import WindowRules
 log = logging.getLogger("streams")
 TABLE_NAME = "click-window-counts"
 TICK_S = 0.5
+FETCH_BYTES_PER_PARTITION = 8 * 1024 * 1024
 CAUGHT_UP_TIMEOUT_S = 2.0
 
 
@@ -74,6 +75,10 @@ def faust_app(settings: StreamsSettings) -> faust_glue.StreamsApp:
         # (its leader election serves only timers with on_leader=True, which the worker does not use).
         topic_disable_leader=True,
         stream_buffer_maxsize=1024,
+        # Per partition and fetch (aiokafka's max_partition_fetch_bytes; 1 MiB by default): with 1 MiB one
+        # partition delivered half of what eight do, so a URL taking most clicks was capped by its fetches
+        # (docs/benchmarks.md, hot URL). Up to this much per owned partition is held in memory.
+        consumer_max_fetch_size=FETCH_BYTES_PER_PARTITION,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.streams_session_timeout_s,
@@ -157,12 +162,23 @@ class FaustConsumerHooks:
 
     def __init__(self, app: faust.App, topic: str, acks: BatchAcks) -> None:
         self.app = app
+        self.group = str(app.conf.id)  # Faust's consumer group is the app's id
         self.topic = topic
         self.acks = acks
         self.end_offsets: EndOffsets | None = None
 
     def committed(self, partition: int) -> int | None:
         return faust_glue.committed_offset(self.app, TP(self.topic, partition))
+
+    async def group_committed(self, partition: int) -> int | None:
+        known = self.committed(partition)
+        if known is not None or self.end_offsets is None:
+            return known
+        try:
+            return await self.end_offsets.committed(self.group, partition, CAUGHT_UP_TIMEOUT_S)
+        except Exception as e:  # the broker is away: the caller falls back to the log start
+            log.debug("partition %d: committed offset unknown (%r)", partition, e)
+            return None
 
     async def earliest(self, partition: int) -> int | None:
         if self.end_offsets is None:

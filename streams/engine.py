@@ -69,7 +69,11 @@ BATCH_MAX_AGE_S = 1.0
 SEEK_RETRY_S = 5.0
 STALL_S = 5.0  # no event for this long while the consumer's position is ahead: records were lost on the way
 MAX_SEEKS = 3  # then a gap is either below the log start (deleted by retention) or fatal
-LIVE_CHUNK = 5000  # live records built between two yields to the event loop
+LIVE_CHUNK = 5000
+# A partition whose next close is overdue by the wall clock (its boundary more than ``idle_s`` before the
+# idle watermark: a backlog of old clicks just drained) is checked once it has been quiet this long,
+# without waiting ``idle_s`` of silence.
+OVERDUE_QUIET_S = 0.2  # live records built between two yields to the event loop
 
 
 class OffsetGapError(RuntimeError):
@@ -301,7 +305,10 @@ class Engine:
 
     async def _start_offset(self, partition: int) -> int:
         assert self.consumer is not None
-        committed = self.consumer.committed(partition)
+        # Right after an assignment the consumer may not know the committed offset yet: asked of the broker,
+        # else the first event (at the committed offset) looks like a gap and the partition is read again
+        # from its log start (exact, by the per-key offsets, but all that work repeated).
+        committed = await self.consumer.group_committed(partition)
         if committed is not None:
             return committed
         earliest = await self.consumer.earliest(partition)
@@ -443,7 +450,8 @@ class Engine:
     async def tick(self, now_ms: int, caught_up: CaughtUp, rebalancing: bool = False) -> None:
         """Commits what is due (also while rebalancing: a revoke waits for the acks); then moves idle,
         fully caught-up partitions' watermarks to ``now - grace`` and commits them (which persists the
-        watermark, then emits what it closed)."""
+        watermark, then emits what it closed). Idle: quiet for ``idle_s``, or for ``OVERDUE_QUIET_S``
+        when the next close is more than ``idle_s`` overdue by the wall clock (a drained backlog)."""
         async with self.lock:
             await self._commit_due()
         if rebalancing or self.stopping:
@@ -459,7 +467,7 @@ class Engine:
             self.metrics.windows_open.labels(str(p)).set(part.open_count())
             if part.watermark_ms >= 0:
                 self.metrics.watermark_lag.labels(str(p)).set((now_ms - part.watermark_ms) / 1000)
-            if part.idle_for_s() >= self.idle_s and target >= part.boundary_ms:
+            if self._idle_due(part, target):
                 idle[p] = part
         if not idle:
             return
@@ -473,6 +481,15 @@ class Engine:
                     continue  # revoked or stopped meanwhile, or events came
                 part.watermark_ms = max(part.watermark_ms, target)
                 await self.committer.commit(part)
+
+    def _idle_due(self, part: PartitionIndex, target_ms: int) -> bool:
+        """Whether the idle check may move this partition to ``target_ms``: something closes on the way,
+        and the partition has been quiet for ``idle_s``, or for a moment when that close is long overdue."""
+        if target_ms < part.boundary_ms:
+            return False
+        quiet_s = part.idle_for_s()
+        overdue = target_ms - part.boundary_ms >= self.idle_s * 1000
+        return quiet_s >= self.idle_s or (overdue and quiet_s >= OVERDUE_QUIET_S)
 
     async def publish_live(self) -> int:
         """Sends the counts of open windows written since the last publication to the live topic; returns

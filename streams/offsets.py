@@ -1,11 +1,12 @@
-"""End and start offsets of the ``clicks`` partitions, asked of the broker directly (idle and gap checks)."""
+"""End, start and committed offsets of the ``clicks`` partitions, asked of the broker directly (idle and gap
+checks, the first offset of a partition after an assignment)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from clickmuncher.kafka.config import KafkaSettings, admin_config
@@ -26,6 +27,21 @@ class EndOffsets:
     def start(self) -> None:
         if self._admin is None:
             self._admin = AdminClient(self._config)
+
+    async def committed(self, group: str, partition: int, timeout_s: float) -> int | None:
+        """The offset ``group`` committed for the partition; None when it committed none. Raises like
+        :meth:`fetch` when the broker does not answer in time."""
+        self.start()
+        assert self._admin is not None
+        request = ConsumerGroupTopicPartitions(group, [TopicPartition(self.topic, partition)])
+        futures = self._admin.list_consumer_group_offsets([request], request_timeout=timeout_s)
+        try:
+            answer = await asyncio.wait_for(asyncio.wrap_future(futures[group]), timeout_s)
+        except Exception:
+            self._admin = None
+            raise
+        offsets = [tp.offset for tp in answer.topic_partitions if tp.partition == partition]
+        return offsets[0] if offsets and offsets[0] >= 0 else None  # -1001: nothing committed
 
     async def fetch(
         self, partitions: Iterable[int], timeout_s: float, earliest: bool = False

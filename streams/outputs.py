@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clickmuncher.records import encode_window, live_window
+from clickmuncher.records import DEAD_LETTER_MAX_BYTES, encode_window, live_window
 from streams.ports import Deliver, Output, OutputTopics
 from streams.retry import until_done
 from streams.windows import WindowRules, WindowState
@@ -52,10 +52,17 @@ class Outputs:
     def dead(
         self, raw: bytes | None, reason: str, partition: int | None = None, offset: int | None = None
     ) -> Output:
+        """A record that cannot be counted, with headers ``reason`` and ``source``; a value over
+        :data:`DEAD_LETTER_MAX_BYTES` is cut there, with header ``value-truncated-from`` = its size (the
+        whole record stays on ``clicks`` at ``source`` for its retention)."""
+        value = raw or b""
         headers = [("reason", reason.encode("utf-8", "backslashreplace"))]
         if partition is not None and offset is not None:
             headers.append(_source(partition, offset))
-        return (self.topics.dead, b"", raw or b"", headers)
+        if len(value) > DEAD_LETTER_MAX_BYTES:
+            headers.append(("value-truncated-from", b"%d" % len(value)))
+            value = value[:DEAD_LETTER_MAX_BYTES]
+        return (self.topics.dead, b"", value, headers)
 
     async def emit(self, outputs: list[Output]) -> None:
         """Delivers a closing window's records, a chunk at a time."""

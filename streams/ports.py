@@ -41,6 +41,10 @@ class ConsumerHooks(Protocol):
 
     def committed(self, partition: int) -> int | None: ...
 
+    async def group_committed(self, partition: int) -> int | None:
+        """The group's committed offset for the partition: the consumer's if it knows it yet, else asked of
+        the broker; None when nothing was committed (or the broker cannot say now)."""
+
     async def earliest(self, partition: int) -> int | None:
         """The partition's log start offset, asked of the broker; None when it cannot say now."""
 

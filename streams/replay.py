@@ -39,7 +39,6 @@ more (revision 0, plus the same late revisions), so downstream writes converge b
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +47,7 @@ from typing import Any, TypeVar
 from confluent_kafka import (
     Consumer,
     ConsumerGroupTopicPartitions,
+    KafkaError,
     KafkaException,
     Producer,
     TopicPartition,
@@ -57,7 +57,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, New
 from clickmuncher.kafka.admin import COMPACTED, wait_until_visible
 from clickmuncher.kafka.config import admin_config, consumer_config, producer_config
 from clickmuncher.logs import log_start, setup_logging
-from clickmuncher.retry import GaveUp, Retry
+from clickmuncher.retry import GaveUp, Retry, kafka_transient
 from clickmuncher.settings import ConfigError, StreamsSettings
 from streams.app import changelog_topic
 from streams.table import changelog_records
@@ -234,15 +234,9 @@ def _recreate_changelog(
         replication_factor=shape.replication_factor,
         config=dict(shape.config),
     )
-    deadline = time.monotonic() + 60
-    while True:  # a deleted topic disappears asynchronously
-        try:
-            admin.create_topics([new], operation_timeout=TIMEOUT_S)[topic].result(timeout=TIMEOUT_S)
-            break
-        except KafkaException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    # A deleted topic disappears asynchronously: until then creating it answers "already exists".
+    creating = Retry(f"creating {topic}", _deleting_or_transient, deadline_s=60, first_delay_s=0.5)
+    creating.call(lambda: admin.create_topics([new], operation_timeout=TIMEOUT_S)[topic].result(TIMEOUT_S))
     wait_until_visible(admin, [topic], TIMEOUT_S)
     _write_floor(settings, topic, shape.partitions, from_ms)
 
@@ -269,18 +263,40 @@ def _reset_group(admin: AdminClient, group: str, offsets: list[TopicPartition], 
     without failing the request, so the result is checked, not assumed.
     """
     marked = [TopicPartition(tp.topic, tp.partition, tp.offset, metadata) for tp in offsets]
-    deadline = time.monotonic() + 2 * TIMEOUT_S
-    while True:
-        problem = _try_reset_group(admin, group, marked)
-        if problem is None:
-            return
-        if time.monotonic() > deadline:
-            raise ConfigError(f"could not reset the offsets of group {group}: {problem}")
-        log.info("replay-streams: group offsets not set yet (%s), retrying", problem)
-        time.sleep(1.0)
+    retry = Retry(
+        f"setting the offsets of group {group}",
+        transient=lambda e: isinstance(e, _NotSetYet),
+        deadline_s=2 * TIMEOUT_S,
+        first_delay_s=1.0,
+        max_delay_s=1.0,
+        log_every_s=5.0,
+    )
+    try:
+        retry.call(lambda: _try_reset_group(admin, group, marked))
+    except GaveUp as e:
+        raise ConfigError(f"could not reset the offsets of group {group}: {e.__cause__}") from e
 
 
-def _try_reset_group(admin: AdminClient, group: str, offsets: list[TopicPartition]) -> str | None:
+class _NotSetYet(Exception):
+    """The group's committed offsets are not (yet) the wanted ones; the message says how."""
+
+
+def _deleting_or_transient(error: BaseException) -> bool:
+    deleting = (
+        isinstance(error, KafkaException)
+        and isinstance(error.args[0], KafkaError)
+        and error.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
+    )
+    return deleting or kafka_transient(error)
+
+
+def _try_reset_group(admin: AdminClient, group: str, offsets: list[TopicPartition]) -> None:
+    problem = _reset_problem(admin, group, offsets)
+    if problem is not None:
+        raise _NotSetYet(problem)
+
+
+def _reset_problem(admin: AdminClient, group: str, offsets: list[TopicPartition]) -> str | None:
     """One attempt; returns what went wrong, or None when the committed offsets and metadata are the
     wanted ones."""
     wanted = {tp.partition: (tp.offset, tp.metadata or "") for tp in offsets}

@@ -12,10 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from clickmuncher import sketches
-from clickmuncher.records import ClickWindow
+from clickmuncher.records import DEAD_LETTER_MAX_BYTES, ClickWindow
 from clickmuncher.settings import Settings
 from sinks import store
-from sinks.kafka_io import DEAD_LETTER_MAX_BYTES
 from sinks.sink import Sink
 from tests.sinks.helpers import (
     T0_MS,

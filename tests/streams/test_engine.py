@@ -129,8 +129,15 @@ def test_bad_and_future_clicks_are_dead_lettered_and_keep_the_watermark() -> Non
 
 
 class FakeConsumer:
-    def __init__(self, committed: int | None, position: int | None = None, earliest: int = 0) -> None:
+    def __init__(
+        self,
+        committed: int | None,
+        position: int | None = None,
+        earliest: int = 0,
+        group_committed: int | None = None,
+    ) -> None:
         self._committed = committed
+        self._group_committed = committed if group_committed is None else group_committed
         self._position = position
         self._earliest = earliest
         self.seeks: list[tuple[int, int]] = []
@@ -138,6 +145,9 @@ class FakeConsumer:
 
     def committed(self, partition: int) -> int | None:
         return self._committed
+
+    async def group_committed(self, partition: int) -> int | None:
+        return self._group_committed
 
     async def seek(self, partition: int, offset: int) -> None:
         self.seeks.append((partition, offset))
@@ -182,6 +192,26 @@ def test_a_gap_in_offsets_is_never_crossed() -> None:
     assert consumer.discarded == [7, 8, 6]
     assert world.acked == {0: 7}
     assert world.table[f"{RULES.start_of(NOW)}:https://example.com/a"] == [3, 7, 0, 0]
+
+
+def test_the_first_event_at_the_groups_committed_offset_is_no_gap() -> None:
+    """Right after an assignment the consumer may not know the committed offset yet: the broker's answer
+    is the start, so the partition is not sent back to its log start."""
+
+    async def scenario() -> tuple[World, FakeConsumer]:
+        world = World()
+        consumer = FakeConsumer(committed=None, group_committed=5, earliest=0)
+        engine = _gap_engine(world, consumer)
+        await engine.load([0])
+        click = ClickEvent("https://example.com/a", NOW).encode()
+        for offset in (5, 6):
+            await engine.handle(Event(0, offset), 0, offset, click, NOW)
+        await engine.flush_all()
+        return world, consumer
+
+    world, consumer = asyncio.run(scenario())
+    assert consumer.seeks == []
+    assert world.acked == {0: 6}
 
 
 async def _gap_after_seeks(earliest: int) -> tuple[World, FakeConsumer, Engine]:
@@ -358,3 +388,40 @@ def test_the_idle_check_asks_about_what_the_engine_handled(
 
     asyncio.run(scenario())
     assert questions == [{0: asked}]
+
+
+@pytest.mark.parametrize(
+    ("overdue_ms", "quiet_s", "checked"),
+    [
+        (60_000, 0.5, True),  # a drained backlog of old clicks: checked after a moment of quiet
+        (60_000, 0.0, False),  # still receiving
+        (1_000, 0.5, False),  # the close is due, but not overdue by idle_s: wait for idle_s of quiet
+        (1_000, 2.5, True),
+    ],
+)
+def test_an_overdue_close_is_checked_without_waiting_idle_s(
+    overdue_ms: int, quiet_s: float, checked: bool
+) -> None:
+    questions: list[dict[int, int | None]] = []
+
+    async def caught_up(next_offsets: dict[int, int | None]) -> set[int]:
+        questions.append(dict(next_offsets))
+        return set(next_offsets)
+
+    async def scenario() -> World:
+        world = World()
+        engine = world.engine()
+        engine.idle_s = 2.0
+        await engine.load([0])
+        click = ClickEvent("https://example.com/a", NOW + 1500).encode()
+        await engine.handle(Event(0, 0), 0, 0, click, NOW)
+        await engine.flush_all()
+        part = engine.parts[0]
+        assert part.boundary_ms == RULES.closes_at(RULES.start_of(NOW))  # the next point closes its window
+        part.last_event_mono -= quiet_s
+        await engine.tick(part.boundary_ms + RULES.grace_ms + overdue_ms, caught_up)
+        return world
+
+    world = asyncio.run(scenario())
+    assert bool(questions) == checked
+    assert bool([t for t, _k, _v in world.out if t == "windows"]) == checked

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clickmuncher.records import ClickEvent
+from clickmuncher.records import DEAD_LETTER_MAX_BYTES, ClickEvent
 from streams.main import ensure_streams_topics
 from tests import kafka_clients
 from tests.streams.support import (
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.kafka
 
 POISON: list[tuple[bytes | None, str]] = [
     (b'{"v": 1, "url": "https://example.com/\\ud800", "ts_ms": %d}', "lone surrogate"),
-    (b"[" * 200_000, "bytes, more than"),
+    (b"[" * 1_040_000, "bytes, more than"),  # as large as the topic takes: cut on the dead-letter topic
     (b"[" * 5_000 + b"]" * 5_000, "nested deeper"),
     (b'{"v": 1, "url": "https://example.com/\\u0000", "ts_ms": %d}', "NUL"),
     (b'{"v": 1, "url": "https://example.com/\xff", "ts_ms": %d}', "not UTF-8"),
@@ -82,6 +82,12 @@ def test_poison_records_are_dead_lettered_and_counting_goes_on(
     for _value, reason in POISON:
         assert sum(reason in r for r in reasons) == 3, reason
     assert all("source" in dict(headers) for _k, _v, headers in dead.records)
+    cut = [
+        (len(v), dict(h)["value-truncated-from"])
+        for _k, v, h in dead.records
+        if "value-truncated-from" in dict(h)
+    ]
+    assert cut == [(DEAD_LETTER_MAX_BYTES, b"1040000")] * 3
     # The state is clean: a restart counts nothing twice and meets no poison again.
     assert worker.stop() == 0
     worker.start()

@@ -192,6 +192,9 @@ class _Hooks:
     def committed(self, partition: int) -> int | None:
         return self.process.committed(partition)
 
+    async def group_committed(self, partition: int) -> int | None:
+        return self.process.broker.committed.get(partition)
+
     async def seek(self, partition: int, offset: int) -> None:
         await self.process.seek(partition, offset)
 
