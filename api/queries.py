@@ -1,7 +1,8 @@
 """The api's SQL: closed windows from ``click_windows`` and totals from ``clicks`` (SPEC §7).
 
 Times cross this boundary as milliseconds since the epoch. Every query is served by an index: the primary
-key (url, window_start) and ``click_windows_start_url_clicks`` (window_start, url, clicks) of migration r0002.
+key (url, window_start) and ``click_windows_start_url_classes`` (window_start, url, clicks and the four class
+counts) of migration r0004, so the top of any class reads the range from the index alone.
 On PostgreSQL, sets of live entries travel as array parameters joined as a table (one statement, one cached
 plan, however many entries); SQLite, in-process, takes them as IN lists.
 """
@@ -209,19 +210,22 @@ def url_windows(conn: sa.Connection, url: str, from_ms: int, to_ms: int, limit: 
     ]
 
 
-def url_sketches(conn: sa.Connection, url: str, from_ms: int, to_ms: int, limit: int) -> UrlSketches:
-    """The sketches of ``url``'s windows starting in ``[from_ms, to_ms)`` (at most ``limit`` windows read),
-    with the windows' human clicks and how many windows have classes but no sketch (no visitor)."""
+def url_sketches_query(url: str, from_ms: int, to_ms: int, limit: int) -> sa.Select[tuple[Any, ...]]:
     c = click_windows.c
-    query = (
+    return (
         sa.select(class_clicks("human"), c.human_clicks.is_not(None), c.hll)
         .where(
             c.url == url, c.window_start >= ms_to_datetime(from_ms), c.window_start < ms_to_datetime(to_ms)
         )
         .limit(limit)
     )
+
+
+def url_sketches(conn: sa.Connection, url: str, from_ms: int, to_ms: int, limit: int) -> UrlSketches:
+    """The sketches of ``url``'s windows starting in ``[from_ms, to_ms)`` (at most ``limit`` windows read),
+    with the windows' human clicks and how many windows have classes but no sketch (no visitor)."""
     found = UrlSketches()
-    for human, classified, hll in conn.execute(query):
+    for human, classified, hll in conn.execute(url_sketches_query(url, from_ms, to_ms, limit)):
         found.windows += 1
         found.human_clicks += int(human)
         if hll is not None:
@@ -242,11 +246,13 @@ class UrlSketches:
 def url_total(conn: sa.Connection, url: str, cls: str = "all") -> int:
     """The running total of ``url`` (0 when it was never counted): from ``clicks`` for every class, else
     summed over its windows."""
+    return int(conn.scalar(url_total_query(url, cls)) or 0)
+
+
+def url_total_query(url: str, cls: str = "all") -> sa.Select[tuple[Any]]:
     if cls == "all":
-        total = conn.scalar(sa.select(clicks.c.click_count).where(clicks.c.url == url))
-    else:
-        total = conn.scalar(sa.select(sa.func.sum(class_clicks(cls))).where(click_windows.c.url == url))
-    return int(total or 0)
+        return sa.select(clicks.c.click_count).where(clicks.c.url == url)
+    return sa.select(sa.func.sum(class_clicks(cls))).where(click_windows.c.url == url)
 
 
 def url_totals(conn: sa.Connection, urls: Iterable[str], cls: str = "all") -> dict[str, int]:

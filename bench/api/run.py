@@ -1,5 +1,6 @@
 """api benchmark: latency of ``/api/top`` for a day and ``/api/windows`` for one URL over a month, over HTTP,
-with 1,000,000 window rows in PostgreSQL and live counts on the live topic.
+with 1,000,000 window rows in PostgreSQL (click classes, uniques and sketches included, SPEC §12) and live
+counts on the live topic; also the class-filtered top, ``/api/totals`` and ``/api/uniques``.
 
     python -m bench.api.run [--rows 1000000] [--urls 50000] [--days 30] [--live 2000] [--requests 200]
                             [--database-url URL] [--bootstrap HOST:PORT]
@@ -8,8 +9,9 @@ Without --database-url it starts a throwaway PostgreSQL cluster, without --boots
 rows with COPY (bench/api/load.py), starts ``python -m api``, produces ``--live`` live counts for the open
 window and waits until the api holds them, then times the requests one at a time on one keep-alive
 connection, the cases in turn round after round (after a warm-up), and prints p50/p90/p99/max, the same SQL
-timed alone, and the EXPLAIN ANALYZE plans; last, the plan and time of the top query with the index of
-migration r0001 only.
+timed alone, the merge of a month of sketches timed alone, and the EXPLAIN ANALYZE plans; last, the times of
+the top queries with migration r0004's read index rebuilt in one pass, then (with a plan) with r0003's read
+index in its place, then r0001's.
 """
 
 from __future__ import annotations
@@ -29,14 +31,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from confluent_kafka import Producer
 
 from api import queries
 from api.live import LiveWindow
+from api.service import MAX_WINDOWS
 from bench.api.load import Shape, copy_rows, url_of
 from bench.common import address, bootstrap_or_local, kafka, record_summary
+from clickmuncher import sketches
 from clickmuncher.db.schema import upgrade
 from clickmuncher.devstack.kafka.broker import free_port
 from clickmuncher.kafka.admin import COMPACTED, ensure_topics
@@ -46,6 +51,11 @@ from tests.pgcluster import PgCluster, create_database
 
 DAY_MS = 86_400_000
 TARGET_MS = 50.0
+READ_INDEX = "click_windows_start_url_classes"  # migration r0004's index for /api/top
+EARLIER_INDEXES = {  # the read index of earlier migrations, for comparison: (name, columns)
+    "r0003": ("click_windows_start_url_counts", "window_start, url, clicks, human_clicks"),
+    "r0001": ("click_windows_window_start", "window_start"),
+}
 
 
 @contextmanager
@@ -77,11 +87,19 @@ def api_process(env: dict[str, str], port: int) -> Iterator[str]:
 
 
 def live_windows(shape: Shape, count: int) -> list[ClickWindow]:
-    """Live counts for the open window: the ``count`` most popular URLs."""
+    """Live counts for the open window: the ``count`` most popular URLs, with classes and uniques (the
+    sketch is left out: the api does not keep it)."""
     start = shape.end_ms
-    return [
-        ClickWindow(url_of(i), start, start + shape.window_ms, 1 + (count - i) % 97, 0) for i in range(count)
-    ]
+    windows = []
+    for i in range(count):
+        clicks = 1 + (count - i) % 97
+        bot = clicks // 8
+        human = clicks - bot
+        by_class = (human, bot, 0, 0)
+        windows.append(
+            ClickWindow(url_of(i), start, start + shape.window_ms, clicks, 0, by_class, human * 3 // 4)
+        )
+    return windows
 
 
 def produce_live(bootstrap: str, topic: str, shape: Shape, count: int) -> None:
@@ -150,7 +168,7 @@ def timed(
     return {name: percentiles(values) for name, values in times.items()}
 
 
-def sql_alone_ms(engine: sa.Engine, query: sa.Select[tuple[object, ...]], runs: int = 30) -> float:
+def sql_alone_ms(engine: sa.Engine, query: sa.Select[Any], runs: int = 30) -> float:
     with engine.connect() as conn:
         conn.execute(query).all()
         times = []
@@ -161,7 +179,7 @@ def sql_alone_ms(engine: sa.Engine, query: sa.Select[tuple[object, ...]], runs: 
     return statistics.median(times)
 
 
-def explain(engine: sa.Engine, query: sa.Select[tuple[object, ...]]) -> str:
+def explain(engine: sa.Engine, query: sa.Select[Any]) -> str:
     compiled = query.compile(dialect=engine.dialect)
     processors = compiled._bind_processors  # the driver gets the values as the query itself sends them
     params = {}
@@ -225,21 +243,27 @@ def measure(client: Client, engine: sa.Engine, shape: Shape, args: argparse.Name
         end_ms - (1 + rng.randrange(days - 1 if days > 1 else 1)) * DAY_MS for _ in range(args.requests + 10)
     ]
     popular = [url_of(rng.randrange(1000)) for _ in range(args.requests + 10)]
+    month = f"from={iso(end_ms - month_ms)}&to={iso(end_ms + shape.window_ms)}"
+
+    def since_until(i: int) -> str:
+        return f"since={iso(past_day[i])}&until={iso(past_day[i] + DAY_MS)}"
+
+    def from_to(i: int) -> str:
+        return f"from={iso(past_day[i])}&to={iso(past_day[i] + DAY_MS)}"
+
     cases: dict[str, Callable[[int], str]] = {
         "/api/top last 24 h, with live": lambda i: "/api/top?limit=10",
-        "/api/top a past day": lambda i: (
-            f"/api/top?since={iso(past_day[i])}&until={iso(past_day[i] + DAY_MS)}&limit=10"
-        ),
-        "/api/top a past day, limit=1000": lambda i: (
-            f"/api/top?since={iso(past_day[i])}&until={iso(past_day[i] + DAY_MS)}&limit=1000"
-        ),
-        "/api/windows top URL, a month": lambda i: (
-            f"/api/windows?url={url_of(0)}&from={iso(end_ms - month_ms)}&to={iso(end_ms + shape.window_ms)}"
-        ),
-        "/api/windows a top-1000 URL, a month": lambda i: (
-            f"/api/windows?url={popular[i]}&from={iso(end_ms - month_ms)}&to={iso(end_ms + shape.window_ms)}"
-        ),
-        "/api/totals": lambda i: f"/api/totals?url={popular[i]}",
+        "/api/top a past day": lambda i: f"/api/top?{since_until(i)}&limit=10",
+        "/api/top a past day, cls=all": lambda i: f"/api/top?{since_until(i)}&limit=10&cls=all",
+        "/api/top a past day, cls=bot": lambda i: f"/api/top?{since_until(i)}&limit=10&cls=bot",
+        "/api/top a past day, limit=1000": lambda i: f"/api/top?{since_until(i)}&limit=1000",
+        "/api/windows top URL, a month": lambda i: f"/api/windows?url={url_of(0)}&{month}",
+        "/api/windows a top-1000 URL, a month": lambda i: f"/api/windows?url={popular[i]}&{month}",
+        "/api/totals a top-1000 URL": lambda i: f"/api/totals?url={popular[i]}",
+        "/api/totals a top-1000 URL, cls=all": lambda i: f"/api/totals?url={popular[i]}&cls=all",
+        "/api/uniques top URL, a day": lambda i: f"/api/uniques?url={url_of(0)}&{from_to(i)}",
+        "/api/uniques top URL, a month": lambda i: f"/api/uniques?url={url_of(0)}&{month}",
+        "/api/uniques a top-1000 URL, a month": lambda i: f"/api/uniques?url={popular[i]}&{month}",
     }
     load_before = os.getloadavg()[0]
     results = timed(args.requests, cases, client)
@@ -249,38 +273,91 @@ def measure(client: Client, engine: sa.Engine, shape: Shape, args: argparse.Name
         print(f"{name:<44} " + " ".join(f"{figures[k]:>7.1f}" for k in ("p50", "p90", "p99", "max")))
     print(f"machine load average (1 min) before and after: {load_before:.1f}, {os.getloadavg()[0]:.1f}")
 
-    day = past_day[0]
-    top_query = queries.top_urls_query(day, day + DAY_MS, 10)
-    windows_query = queries.url_windows_query(url_of(0), end_ms - month_ms, end_ms + shape.window_ms, 10_001)
-    print(
-        f"\nSQL alone (median of 30): top a day {sql_alone_ms(engine, top_query):.1f} ms, "
-        f"windows a month {sql_alone_ms(engine, windows_query):.1f} ms"
-    )
-    print("\nEXPLAIN ANALYZE /api/top, a day:\n" + explain(engine, top_query))
+    first_day = past_day[0]
+    month_from, month_to = end_ms - month_ms, end_ms + shape.window_ms
+    top_query = queries.top_urls_query(first_day, first_day + DAY_MS, 10)
+    plans: dict[str, sa.Select[Any]] = {
+        "/api/top, a day": top_query,
+        "/api/top, a day, cls=all": queries.top_urls_query(first_day, first_day + DAY_MS, 10, "all"),
+        "/api/top, a day, cls=bot": queries.top_urls_query(first_day, first_day + DAY_MS, 10, "bot"),
+        "/api/windows, the top URL over a month": queries.url_windows_query(
+            url_of(0), month_from, month_to, MAX_WINDOWS + 1, epoch_ms=True
+        ),
+        "/api/totals, the top URL (human: summed over its windows)": queries.url_total_query(
+            url_of(0), "human"
+        ),
+        "/api/uniques, the top URL over a month (the sketches)": queries.url_sketches_query(
+            url_of(0), month_from, month_to, MAX_WINDOWS + 1
+        ),
+    }
+    print(f"\n{sizes(engine)}\nSQL alone (median of 30):")
+    for name, query in plans.items():
+        print(f"  {name}: {sql_alone_ms(engine, query):.1f} ms")
+    merge = merge_ms(engine, shape)
+    print(f"  /api/uniques, the top URL over a month, checks and merge of the sketches: {merge:.1f} ms")
     live = [
-        LiveWindow(w.url, w.window_start_ms, w.window_end_ms, w.clicks, w.revision)
+        LiveWindow(w.url, w.window_start_ms, w.window_end_ms, w.clicks, w.revision, w.by_class, w.uniques)
         for w in live_windows(shape, args.live)
     ]
     live_query = queries.top_with_live_query(end_ms - DAY_MS, end_ms + shape.window_ms, 10, live)
-    print(
-        f"\nEXPLAIN ANALYZE /api/top, the last 24 h with {args.live} live counts:\n"
-        + explain(engine, live_query)
-    )
-    print("\nEXPLAIN ANALYZE /api/windows, the top URL over a month:\n" + explain(engine, windows_query))
+    for name, query in plans.items():
+        print(f"\nEXPLAIN ANALYZE {name}:\n" + explain(engine, query))
+        if name == "/api/top, a day":
+            title = f"/api/top, the last 24 h with {args.live} live counts"
+            print(f"\nEXPLAIN ANALYZE {title}:\n" + explain(engine, live_query))
     report(results)
-    without_index(engine, top_query)
+    earlier_indexes(engine, {name: plans[name] for name in plans if name.startswith("/api/top")})
 
 
-def without_index(engine: sa.Engine, top_query: sa.Select[tuple[object, ...]]) -> None:
-    """The top query with r0001's index on window_start alone, for comparison."""
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP INDEX click_windows_start_url_clicks")
-        conn.exec_driver_sql("CREATE INDEX click_windows_window_start ON click_windows (window_start)")
+def merge_ms(engine: sa.Engine, shape: Shape, runs: int = 10) -> float:
+    """What ``/api/uniques`` does once the rows are read: every sketch checked, then their union."""
+    with engine.connect() as conn:
+        found = queries.url_sketches(
+            conn, url_of(0), shape.end_ms - 30 * DAY_MS, shape.end_ms + shape.window_ms, MAX_WINDOWS + 1
+        )
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        sketches.estimate(sketches.merge(sketches.deserialize(raw) for raw in found.sketches))
+        times.append((time.perf_counter() - began) * 1000)
+    return statistics.median(times)
+
+
+def sizes(engine: sa.Engine) -> str:
+    """The table's size (heap, then TOAST: the larger sketches) and each index's, in MB."""
+    query = """
+        SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c
+        WHERE c.oid = 'click_windows'::regclass
+           OR c.oid = (SELECT reltoastrelid FROM pg_class WHERE oid = 'click_windows'::regclass)
+           OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'click_windows'::regclass)
+        ORDER BY 1"""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(query).all()
+    return ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in rows)
+
+
+def earlier_indexes(engine: sa.Engine, top_queries: dict[str, sa.Select[Any]]) -> None:
+    """The top queries with r0004's read index rebuilt in one pass (the table loaded into it grew it by page
+    splits), then with the read index of r0003 and r0001's index on window_start alone in its place (each
+    built in one pass too), for comparison."""
+    current = READ_INDEX
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("ANALYZE click_windows")
-    alone = sql_alone_ms(engine, top_query)
-    print(f"\nwithout r0002 (index on window_start only): top a day, SQL alone {alone:.1f} ms")
-    print(explain(engine, top_query))
+        conn.exec_driver_sql(f"REINDEX INDEX {READ_INDEX}")  # built in one pass, as the others below
+    print(f"\nr0004's read index rebuilt in one pass ({sizes(engine)}), SQL alone (median of 30):")
+    for name, query in top_queries.items():
+        print(f"  {name}: {sql_alone_ms(engine, query):.1f} ms")
+    for migration, (index, columns) in EARLIER_INDEXES.items():
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP INDEX {current}")
+            conn.exec_driver_sql(f"CREATE INDEX {index} ON click_windows ({columns})")
+        current = index
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE click_windows")
+        print(f"\nwith {migration}'s read index instead ({sizes(engine)}), SQL alone (median of 30):")
+        for name, query in top_queries.items():
+            print(f"  {name}: {sql_alone_ms(engine, query):.1f} ms")
+        name = "/api/top, a day, cls=bot" if migration == "r0003" else "/api/top, a day"
+        print(f"\nEXPLAIN ANALYZE {name}, {migration}'s read index:\n" + explain(engine, top_queries[name]))
 
 
 def report(results: dict[str, dict[str, float]]) -> None:
@@ -288,6 +365,7 @@ def report(results: dict[str, dict[str, float]]) -> None:
     mostly the other processes' load; both are shown)."""
     cases = (
         ("api /api/top, a day", "/api/top a past day"),
+        ("api /api/top cls=bot, a day", "/api/top a past day, cls=bot"),
         ("api /api/windows, a month", "/api/windows top URL, a month"),
     )
     for name, key in cases:
@@ -300,6 +378,15 @@ def report(results: dict[str, dict[str, float]]) -> None:
             f"< {TARGET_MS:.0f} ms (median)",
             figures["p50"] < TARGET_MS,
         )
+    figures = results["/api/uniques top URL, a month"]
+    record_summary(
+        "api /api/uniques, a month of the top URL",
+        f"p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms",
+        "1,440 sketches merged",
+        "-",
+        "-",
+        None,
+    )
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
     python -m tests.api.screenshot docs/page.png [--phone docs/page-phone.png]
 
-A week of 30-minute click windows of 400 URLs (the generator of bench/api/load.py) in SQLite, live counts of
-the open window on the live topic of a throwaway local broker, ``python -m api``, and headless Chromium.
+A week of 30-minute click windows of 400 URLs (the generator of bench/api/load.py: click classes, unique
+visitors and their sketches included, as the sink writes them) in SQLite, live counts of the open window (with
+classes and visitors, as the streams worker publishes them) on the live topic of a throwaway local broker,
+``python -m api``, and headless Chromium.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -22,7 +25,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from selenium.webdriver.support.ui import WebDriverWait
 
-from bench.api.load import Shape, insert_rows, url_of
+from bench.api.load import Shape, classify, daily_visitors, insert_rows, url_of
 from bench.common import address, bootstrap_or_local
 from clickmuncher.db.schema import upgrade
 from clickmuncher.devstack.kafka.broker import free_port
@@ -33,6 +36,7 @@ from tests.api.browser import chromium
 
 WINDOW_MS = 1_800_000
 TOPIC = "click-windows-live"
+PARTITIONS = 2  # of the live topic; the api is told so (it checks the topic at start)
 
 
 def load(db_url: str, end_ms: int) -> None:
@@ -43,22 +47,29 @@ def load(db_url: str, end_ms: int) -> None:
 
 
 def publish_live(bootstrap: str, start_ms: int) -> None:
-    """The open window's counts so far, as the streams worker publishes them."""
-    ensure_topics(bootstrap, {TOPIC: COMPACTED}, 2)
+    """The open window's counts so far, split into classes with their visitors, as the streams worker
+    publishes them."""
+    ensure_topics(bootstrap, {TOPIC: COMPACTED}, PARTITIONS)
     producer = kafka_clients.producer(bootstrap)
     elapsed = (time.time_ns() // 1_000_000 - start_ms) / WINDOW_MS
+    rng = random.Random(11)
     for i in range(40):
         clicks = max(1, int((420 / (i + 1) ** 0.8) * max(elapsed, 0.2)))
-        window = ClickWindow(url_of(i), start_ms, start_ms + WINDOW_MS, clicks, 0)
+        row = classify(url_of(i), start_ms, clicks, daily_visitors(i), rng)
+        window = ClickWindow(
+            row.url, start_ms, start_ms + WINDOW_MS, row.clicks, 0, row.by_class, row.uniques, row.hll
+        )
         producer.produce(
             TOPIC, key=window.key(), value=json.dumps({**window.to_json(), "final": False}).encode()
         )
     assert producer.flush(30) == 0
 
 
-def wait_live(base: str) -> None:
+def wait_live(base: str, api: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if api.poll() is not None:
+            raise RuntimeError(f"the api exited with {api.returncode} (its output is above)")
         try:
             with urllib.request.urlopen(base + "/metrics", timeout=5) as response:
                 if "clickmuncher_api_live_entries 40.0" in response.read().decode():
@@ -102,11 +113,12 @@ def main() -> None:
             "CLICKMUNCHER_DATABASE_URL": db_url,
             "CLICKMUNCHER_KAFKA_BOOTSTRAP": bootstrap,
             "CLICKMUNCHER_LIVE_TOPIC": TOPIC,
+            "CLICKMUNCHER_PARTITIONS": str(PARTITIONS),
         }
         api = subprocess.Popen([sys.executable, "-m", "api", "--port", str(port)], env=env)
         try:
             base = f"http://127.0.0.1:{port}"
-            wait_live(base)
+            wait_live(base, api)
             shoot(base, args.path, 1280, 1000, 1.0)
             if args.phone is not None:
                 shoot(base, args.phone, 390, 844, 2.0)
