@@ -26,6 +26,7 @@ from tests.e2e.harness import SIGNING_KEY, Pipeline, gateway_port, pipeline, wai
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 LIVE_EVERY_S = 1.0
 URL = "https://shop.example.com/launch?ref=live"
+BROWSER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0"
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -36,8 +37,9 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 def click(link: str) -> int:
     """A browser's click on the link: the gateway's answer, not followed."""
     opener = urllib.request.build_opener(NoRedirect)
+    request = urllib.request.Request(link, headers={"User-Agent": BROWSER_AGENT})  # urllib's own is a bot's
     try:
-        with opener.open(link, timeout=10) as response:
+        with opener.open(request, timeout=10) as response:
             return int(response.status)
     except urllib.error.HTTPError as e:
         return int(e.code)
