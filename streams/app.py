@@ -109,6 +109,8 @@ class Worker:
         self.table = table
         self.acks = BatchAcks(self.app)
         self.consumer_hooks = FaustConsumerHooks(self.app, settings.clicks_topic, self.acks)
+        self.window_table = FaustWindowTable(table, self.producer)
+        self.store_persists = settings.streams_store.startswith("rocksdb")
         self.engine = Engine(
             rules_from(settings),
             OutputTopics(
@@ -117,7 +119,7 @@ class Worker:
                 late=settings.clicks_late_topic,
                 live=settings.live_topic,
             ),
-            FaustWindowTable(table, self.producer),
+            self.window_table,
             _deliverer(self.producer),
             metrics,
             ack=self.acks.ack,
@@ -150,6 +152,11 @@ class Worker:
         drain.install(self.app, self.engine, self.acks, self.clicks_topic)
         self.producer.start()
         self.end_offsets.start()
+
+    def store_agrees_with_changelog(self) -> bool:
+        """Whether the local store may be kept for the next start (streams/kept_store.py): a store on disk,
+        the engine committed every partition when it stopped, and no table write was cut short."""
+        return self.store_persists and self.engine.stopped_cleanly and self.window_table.agrees_with_changelog
 
     def close(self) -> None:
         """After the Faust worker returned: what is still in flight was never acked, so it is redelivered."""

@@ -119,6 +119,7 @@ class Engine:
         live_on = live is not None
         self.committer = Committer(rules, table, self.outputs, ack, metrics, self.stats, live=live_on)
         self.stopping = False
+        self.stopped_cleanly = False  # every partition committed by :meth:`stop`
         # Serialises the fetcher, the idle timer and rebalance callbacks: one partition is never committed
         # twice at once, and a revoke waits for an in-flight commit to finish.
         self.lock = asyncio.Lock()
@@ -147,6 +148,7 @@ class Engine:
         async with self.lock:
             self.stopping = True
             await self.committer.commit_all(list(self.parts.values()))
+            self.stopped_cleanly = True
 
     def _load(self, partitions: Iterable[int]) -> list[PartitionIndex]:
         fresh = {p: PartitionIndex(p) for p in partitions if p not in self.parts}

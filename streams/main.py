@@ -10,12 +10,15 @@ from pathlib import Path
 from types import FrameType
 
 from clickmuncher.health import serve
+from clickmuncher.kafka.admin import topic_id
 from clickmuncher.kafka.check import check_cluster, ensure_topics_at_start
 from clickmuncher.kafka.topics import ensure_service_topics
 from clickmuncher.logs import FORMAT, log_start, setup_logging
 from clickmuncher.settings import StreamsSettings
-from streams.app import Worker, state_path
+from streams.app import Worker, changelog_topic, state_path
+from streams.kept_store import CleanStop, take_marker, why_rebuilt, write_marker
 from streams.metrics import StreamsMetrics
+from streams.ports import wall_ms
 from streams.replay import check_no_pending_replay
 
 # Faust's worker replaces the logging set-up at start: our lines at INFO, Faust's and Kafka's at WARNING.
@@ -31,6 +34,7 @@ LOGGING = {
 }
 
 
+log = logging.getLogger("streams")
 GC_GEN0_THRESHOLD = 50_000
 METRICS_PORT = "CLICKMUNCHER_STREAMS_METRICS_PORT"
 
@@ -69,15 +73,16 @@ def run(settings: StreamsSettings, **options: object) -> None:
     setup_logging()
     log_start("streams", settings)
     _exit_on_signals_until_faust_runs()
-    # The local store is a cache of the changelog: after a kill -9 it may hold writes whose changelog
-    # records were never sent, so each start rebuilds it from the changelog (see docs/streams.md).
-    shutil.rmtree(table_dir(settings), ignore_errors=True)
-    table_dir(settings).mkdir(parents=True, exist_ok=True)
+    store_dir = table_dir(settings)
+    last_stop = take_marker(store_dir)  # gone at once: a crash of this run must not leave it behind
     # The cluster first (a wrong password or CA is one line), then a half-done replay must be finished before
     # any topic is touched, then the topics.
     cluster = check_cluster(settings.kafka)
     check_no_pending_replay(settings)
     ensure_topics_at_start(settings, "streams", cluster)
+    changelog = changelog_topic(settings)
+    changelog_id = topic_id(settings.kafka, changelog)
+    _prepare_store(settings, store_dir, last_stop, changelog, changelog_id)
     metrics = StreamsMetrics()
     # A few short-lived objects per click (messages, states, records): with the default threshold (700
     # allocations) the cyclic collector ran thousands of times a second.
@@ -93,3 +98,27 @@ def run(settings: StreamsSettings, **options: object) -> None:
         worker.execute_from_commandline()
     finally:
         streams_worker.close()
+        if changelog_id is not None and streams_worker.store_agrees_with_changelog():
+            write_marker(store_dir, CleanStop(changelog, changelog_id, wall_ms()))
+            log.info("local store kept for the next start (clean stop)")
+
+
+def _prepare_store(
+    settings: StreamsSettings,
+    store_dir: Path,
+    last_stop: CleanStop | None,
+    changelog: str,
+    changelog_id: str | None,
+) -> None:
+    """Keeps the local store of a clean stop, else deletes it: after a kill -9 it may hold writes whose
+    changelog records were never sent, so it is rebuilt from the changelog (streams/kept_store.py)."""
+    reason = why_rebuilt(last_stop, changelog, changelog_id, wall_ms())
+    if reason is None and settings.streams_store.startswith("rocksdb"):
+        assert last_stop is not None
+        ago_s = (wall_ms() - last_stop.stopped_ms) / 1000
+        log.info("local store kept (clean stop %.0f s ago): recovery reads the changelog's tail", ago_s)
+    else:
+        if store_dir.exists():
+            log.info("local store rebuilt from the changelog: %s", reason or "memory store")
+        shutil.rmtree(store_dir, ignore_errors=True)
+    store_dir.mkdir(parents=True, exist_ok=True)

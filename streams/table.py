@@ -63,6 +63,15 @@ class FaustWindowTable:
     def __init__(self, table: Any, producer: BatchProducer) -> None:
         self.table = table
         self.producer = producer
+        # Partitions whose last write was applied locally but not (yet) delivered and recorded: while one
+        # is left, the store may hold what the changelog does not (a failed attempt is retried whole, and
+        # its success removes the partition again).
+        self.unfinished: set[int] = set()
+
+    @property
+    def agrees_with_changelog(self) -> bool:
+        """Every local write is in the changelog, up to the persisted offsets the store records."""
+        return not self.unfinished
 
     @property
     def topic(self) -> str:
@@ -85,11 +94,13 @@ class FaustWindowTable:
         if not changes:
             return
         records = changelog_records(self.topic, partition, changes)
+        self.unfinished.add(partition)
         self._apply_locally(partition, changes, records)
         offset = await self.producer.deliver(records)
         # What Faust does when its own changelog record is sent: the store holds everything up to here,
         # so a recovery on a later assignment of this partition starts after it.
         self.table.data.set_persisted_offset(TP(self.topic, partition), offset)
+        self.unfinished.discard(partition)
 
     def _apply_locally(self, partition: int, changes: Sequence[Change], records: list[OutRecord]) -> None:
         store = self.table.data

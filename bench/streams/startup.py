@@ -4,7 +4,9 @@ A first worker counts N clicks of N distinct URLs in one open window (an hour wi
 window keys; it stops (SIGTERM: it commits everything), one more click is produced, and a second worker of
 the same app starts with an empty state directory. It is timed from its process start until its metrics
 count that click: interpreter and imports, topics, group join, the table's recovery from the changelog, the
-partitions' index, the first fetch. Its log's time stamps split the span.
+partitions' index, the first fetch. Its log's time stamps split the span. Then the restart: the second worker
+stops cleanly, one more click, and it starts again on its own state directory (it keeps its local store and
+reads only the changelog's tail), timed the same way.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ def measure_startup(bootstrap: str, keys: int = 100_000, profile: Path | None = 
     text = second.log_path.read_text(errors="replace")
     stamps = [_log_seconds(m) for m in _LOG_TIME.findall(text)]
     loaded = [_log_seconds(m) for m in _LOADED.findall(text)]
+    restart_s, kept = _restart(bootstrap, topic, env, port, keys + 1, now_ms)
     return {
         "keys": keys,
         "table_messages": table_messages,
@@ -95,4 +98,23 @@ def measure_startup(bootstrap: str, keys: int = 100_000, profile: Path | None = 
         "first_log_line_s": round(stamps[0] - began_wall, 2) if stamps else -1.0,
         "table_loaded_s": round(max(loaded) - began_wall, 2) if loaded else -1.0,
         "seeks_back": text.count("seek back"),
+        "restart_seconds": round(restart_s, 2),
+        "restart_kept_store": 1.0 if kept else 0.0,
     }
+
+
+def _restart(
+    bootstrap: str, topic: str, env: dict[str, str], port: int, url: int, ts_ms: int
+) -> tuple[float, bool]:
+    """The second worker stopped cleanly: one more click, and the same worker started again on its state
+    directory (a restart or a rolling deploy). Seconds to that click counted, and whether the worker kept
+    its local store (reading only the changelog's tail) rather than rebuilding it."""
+    produce_clicks(bootstrap, topic, range(url, url + 1), ts_ms)
+    began = time.monotonic()
+    third = StreamsWorker(env)
+    try:
+        _until(lambda: events_counted(port) >= 1, third, 0.1)
+        seconds = time.monotonic() - began
+    finally:
+        third.stop()
+    return seconds, "local store kept (clean stop" in third.log_path.read_text(errors="replace")

@@ -4,14 +4,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from clickmuncher.kafka.config import KafkaSettings, admin_config
 from clickmuncher.kafka.topics import TopicSpec, create_missing, describe, wait_until_visible
 
 COMPACTED = {"cleanup.policy": "compact"}
+log = logging.getLogger("clickmuncher.kafka")
 
-__all__ = ["COMPACTED", "ensure_topics", "topic_config", "wait_until_visible"]
+__all__ = ["COMPACTED", "ensure_topics", "topic_config", "topic_id", "wait_until_visible"]
 
 
 def ensure_topics(
@@ -49,3 +51,19 @@ def topic_config(kafka: KafkaSettings | str, topic: str, timeout_s: float = 30.0
 
     settings = KafkaSettings(bootstrap=kafka) if isinstance(kafka, str) else kafka
     return describe(AdminClient(admin_config(settings)), "topic", [topic], timeout_s)[topic]
+
+
+def topic_id(kafka: KafkaSettings, topic: str, timeout_s: float = 10.0) -> str | None:
+    """The topic's id (a new one each time a topic of that name is created), or None when the cluster cannot
+    say now."""
+    from confluent_kafka import KafkaException, TopicCollection
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(admin_config(kafka))
+    try:
+        description = admin.describe_topics(TopicCollection([topic]))[topic].result(timeout=timeout_s)
+    except (KafkaException, TimeoutError) as e:
+        log.warning("topic %s: id unknown (%r)", topic, e)
+        return None
+    found = getattr(description, "topic_id", None)
+    return None if found is None else str(found)

@@ -116,12 +116,15 @@ def test_sigterm_under_load_stops_cleanly_and_loses_nothing(
         print(f"\nstopped under load in {time.monotonic() - asked:.1f}s")
         assert "wait_empty" not in log
         assert log.count("streams stopped:") == _ + 1
+        assert log.count("local store kept for the next start") == _ + 1
         worker.start()
     reader = TopicReader(kafka_bootstrap, settings.windows_topic)
     expected = expected_counts(clicks)
     assert wait_for_counts(reader, expected, timeout_s=150, workers=[worker]) == expected
     check_classes(latest_windows(reader), clicks)
     assert worker.stop() == 0
+    # Both restarts kept the store of the clean stop before them and recovered only the changelog's tail.
+    assert worker.log_path.read_text().count("local store kept (clean stop") == 2
 
 
 def test_late_clicks_after_an_idle_close_survive_kill_and_stop(
@@ -159,3 +162,7 @@ def test_late_clicks_after_an_idle_close_survive_kill_and_stop(
     assert windows[key].revision >= 4
     assert json.loads(windows[key].encode())["clicks"] == 5
     assert worker.stop() == 0
+    log = worker.log_path.read_text()
+    # After each kill the store was rebuilt from the changelog; after the SIGTERM it was kept.
+    assert log.count("local store rebuilt from the changelog: no clean stop recorded") == 2
+    assert log.count("local store kept (clean stop") == 1

@@ -92,7 +92,8 @@ def test_replay_recomputes_windows_from_the_given_time(
             replay_command(settings, iso_utc(from_ms + 700))
     with pytest.raises(ConfigError, match=f"interrupted `replay streams` \\(from_ms={from_ms}\\)"):
         check_no_pending_replay(settings)
-    refused = Worker(env, tmp_path / "refused.log")
+    # Its own state directory: the first worker's clean-stop marker stays for the restart below.
+    refused = Worker(dict(env, CLICKMUNCHER_STATE_DIR=str(tmp_path / "refused")), tmp_path / "refused.log")
     workers.append(refused)
     refused.start()
     assert refused.proc is not None and refused.proc.wait(60) == 2  # refuses to count from that state
@@ -118,6 +119,8 @@ def test_replay_recomputes_windows_from_the_given_time(
         again = {(w.window_start_ms, w.url): w.clicks for w in windows}
     assert worker.stop() == 0
     assert again == recomputed
+    # The worker had stopped cleanly, but the replay made a new changelog topic: its store was rebuilt.
+    assert "local store rebuilt from the changelog: the changelog" in worker.log_path.read_text()
     replayed = {(w.window_start_ms, w.url): w for w in windows}  # per class too
     check_classes(replayed, [c for c in clicks if c.ts_ms - c.ts_ms % 2000 >= from_ms])
 
