@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from pathlib import Path
 
@@ -44,6 +45,10 @@ POISON: list[tuple[bytes | None, str]] = [
     (None, "empty value"),
     (b"", "not JSON"),
 ]
+
+
+def log_of(worker: Worker) -> str:
+    return worker.log_path.read_text()
 
 
 def _produce_values(bootstrap: str, topic: str, values: list[tuple[bytes, bytes | None]]) -> None:
@@ -162,7 +167,11 @@ def test_late_clicks_after_an_idle_close_survive_kill_and_stop(
     assert windows[key].revision >= 4
     assert json.loads(windows[key].encode())["clicks"] == 5
     assert worker.stop() == 0
-    log = worker.log_path.read_text()
-    # After each kill the store was rebuilt from the changelog; after the SIGTERM it was kept.
-    assert log.count("local store rebuilt from the changelog: no clean stop recorded") == 2
-    assert log.count("local store kept (clean stop") == 1
+    # What each restart did with the local store, in order: after a kill it is always rebuilt; after the
+    # SIGTERM it is kept when that stop committed every partition (a stop before the restarted worker got
+    # its partitions leaves no marker, and the store is rebuilt: both are exact, as the counts above show).
+    decisions = re.findall(
+        r"local store (kept \(clean stop|rebuilt from the changelog: no clean stop)", log_of(worker)
+    )
+    assert len(decisions) == 3
+    assert decisions[0].startswith("rebuilt") and decisions[2].startswith("rebuilt")
