@@ -266,7 +266,9 @@ def _wire(
 
     @app.timer(TICK_S)  # type: ignore[untyped-decorator]
     async def idle_tick() -> None:
-        await engine.tick(wall_ms(), caught_up, rebalancing=bool(app.rebalancing))
+        # Shielded as the fetcher's batches are: a stop that cancels the timer in the middle of a commit lets
+        # the commit finish (the engine's stop waits for it under the lock), so no table write is cut short.
+        await asyncio.shield(engine.tick(wall_ms(), caught_up, rebalancing=bool(app.rebalancing)))
 
     async def before_wait_empty(stopping: bool) -> None:
         # Faust stopped fetching and now waits for every tracked batch to be acked: commit them (on stop,
