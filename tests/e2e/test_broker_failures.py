@@ -152,12 +152,15 @@ def send_during(
     Returns (redirected per URL, clicks sent, seconds the faults took, when the cluster was back)."""
     done = threading.Event()
     times: dict[str, float] = {}
+    failed: list[BaseException] = []
 
     def inject() -> None:
         time.sleep(LEAD_S)
         times["began"] = time.monotonic()
         try:
             faults(running.cluster)
+        except BaseException as e:  # the scenario did not happen as written: the test must say so
+            failed.append(e)
         finally:
             times["back"] = time.monotonic()
             done.set()
@@ -178,6 +181,8 @@ def send_during(
                 break
     finally:
         injector.join()
+    if failed:
+        raise AssertionError(f"the faults were not injected as written: {failed[0]!r}") from failed[0]
     return redirected, sent, times["back"] - times["began"], times["back"]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -48,11 +49,33 @@ def default_data_dir(state_dir: Path) -> Path:
     return state_dir / "kafka"
 
 
+LISTEN_PORTS_FROM = 10_000
+BLOCK_ROOM = 16  # room above a picked port for a cluster's consecutive client ports
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port free now, for a listener: below the kernel's range of ephemeral ports, so that while the
+    listener is down (a broker stopped in a fault test) no outgoing connection can take its port as a
+    local port and keep it from starting again (seen: "port ... of broker 2 is already taken" in a
+    rolling restart)."""
+    below = _ephemeral_start() - BLOCK_ROOM
+    for _ in range(200):
+        port = random.randrange(LISTEN_PORTS_FROM, below)
+        if not port_taken(port):
+            return port
+    with socket.socket() as sock:  # a crowded range: any free port
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        found: int = sock.getsockname()[1]
+        return found
+
+
+def _ephemeral_start() -> int:
+    try:
+        start = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
+    return max(start, LISTEN_PORTS_FROM + 2 * BLOCK_ROOM)
 
 
 def port_taken(port: int) -> bool:
