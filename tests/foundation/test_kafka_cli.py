@@ -8,7 +8,19 @@ import sys
 from pathlib import Path
 
 from clickmuncher.devstack.kafka.broker import free_port, status
+from clickmuncher.devstack.kafka.jars import package_file
+from clickmuncher.devstack.kafka.jvm import broker_command
 from tests.foundation.helpers import cli
+
+
+def test_broker_files_are_found_where_the_code_looks() -> None:
+    """The Maven template of the jars and the broker's log configuration ship beside the code that reads
+    them: a jar cache left by an earlier run would hide a missing template until the first fetch on a new
+    machine."""
+    assert "@KAFKA_VERSION@" in package_file("pom.xml").read_text()
+    command = broker_command(Path("libs"), Path("data"))
+    (setting,) = [arg for arg in command if arg.startswith("-Dlog4j2.configurationFile=")]
+    assert Path(setting.partition("=")[2]).is_file()
 
 
 def test_up_status_down_twice(tmp_path: Path) -> None:

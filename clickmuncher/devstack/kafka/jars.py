@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from clickmuncher.settings import ConfigError
@@ -17,6 +18,12 @@ SMOKE_CLASS = "kafka.Kafka"
 
 class BrokerError(ConfigError):
     """The broker cannot be fetched, started or stopped; the message is one line for the user."""
+
+
+def package_file(name: str) -> Traversable:
+    """A file shipped beside these modules (``pom.xml``, ``log4j2.yaml``: pyproject.toml's package data),
+    found from this module's own package, so that moving the package cannot leave a stale name behind."""
+    return resources.files(__name__.rpartition(".")[0]).joinpath(name)
 
 
 def cache_root() -> Path:
@@ -50,7 +57,7 @@ def ensure_jars(version: str = KAFKA_VERSION, *, quiet: bool = False) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     pom = staging / "pom.xml"
-    template = resources.files("clickmuncher.kafka").joinpath("pom.xml").read_text()
+    template = package_file("pom.xml").read_text()
     pom.write_text(template.replace("@KAFKA_VERSION@", version))
     if not quiet:
         print(

@@ -9,10 +9,9 @@ version and JDK, next to the cached jars; a JVM given an archive it cannot use s
 from __future__ import annotations
 
 import hashlib
-from importlib import resources
 from pathlib import Path
 
-from clickmuncher.devstack.kafka.jars import classpath, require_tool
+from clickmuncher.devstack.kafka.jars import classpath, package_file, require_tool
 
 JVM_OPTS = [
     "-Xms256m",
@@ -44,7 +43,7 @@ def _sharing(libs: Path, record_to: Path | None) -> list[str]:
 
 def broker_command(libs: Path, data_dir: Path, record_to: Path | None = None) -> list[str]:
     """``java … kafka.Kafka <data_dir>/server.properties``; ``record_to``: write a class archive at exit."""
-    log4j = resources.files("clickmuncher.kafka").joinpath("log4j2.yaml")
+    log4j = package_file("log4j2.yaml")
     return [
         require_tool("java"),
         *JVM_OPTS,
