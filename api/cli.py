@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from clickmuncher.commands import one_line_errors, settings_or_exit
-from clickmuncher.settings import ApiSettings
+from clickmuncher.commands import one_line_errors
+from clickmuncher.settings import ApiSettings, load_settings
 
 
 @click.command("api")
@@ -16,7 +16,7 @@ def api_command(host: str, port: int | None) -> None:
     """The stats API and its page: top URLs, windows and totals, closed and live."""
     from api.main import run
 
-    run(settings_or_exit(ApiSettings), host=host, port=port)
+    run(load_settings(ApiSettings), host=host, port=port)
 
 
 @click.command("stats")
@@ -29,7 +29,7 @@ def stats(top: int, url: str | None, since: str | None, live: bool) -> None:
     """Totals and recent windows from the database, with live counts of open windows, as tables."""
     from api.stats import stats_command
 
-    stats_command(settings_or_exit(ApiSettings), top=top, url=url, since=since, live=live)
+    stats_command(load_settings(ApiSettings), top=top, url=url, since=since, live=live)
 
 
 COMMANDS = [api_command, stats]

@@ -9,9 +9,9 @@ import sys
 import click
 
 from api import cli as api_cli
-from clickmuncher.commands import one_line_errors, settings_or_exit
+from clickmuncher.commands import one_line_errors
 from clickmuncher.devstack import cli as devstack_cli
-from clickmuncher.settings import CommonSettings, SinkSettings
+from clickmuncher.settings import CommonSettings, SinkSettings, load_settings
 from gateway import cli as gateway_cli
 from sinks import cli as sinks_cli
 from streams import cli as streams_cli
@@ -34,7 +34,7 @@ def topics_create() -> None:
     """Create every declared topic that does not exist (existing ones are left as they are)."""
     from clickmuncher.kafka.topic_commands import topics_create
 
-    topics_create(settings_or_exit(CommonSettings))
+    topics_create(load_settings(CommonSettings))
 
 
 @topics.command("check")
@@ -43,7 +43,7 @@ def topics_check() -> None:
     """Print each difference between the declared topics and the cluster's; exit 1 when there is any."""
     from clickmuncher.kafka.topic_commands import topics_check
 
-    sys.exit(topics_check(settings_or_exit(CommonSettings)))
+    sys.exit(topics_check(load_settings(CommonSettings)))
 
 
 @main.group()
@@ -57,7 +57,7 @@ def db_upgrade() -> None:
     """Apply the migrations to CLICKMUNCHER_DATABASE_URL."""
     from clickmuncher.db.schema import upgrade
 
-    upgrade(settings_or_exit(SinkSettings).database_url)
+    upgrade(load_settings(SinkSettings).database_url)
     click.echo("db: schema is up to date")
 
 

@@ -1,5 +1,5 @@
-"""What every command of the ``clickmuncher`` line shares: settings loaded at the command's start, and
-configuration errors ending it with one line."""
+"""What every command of the ``clickmuncher`` line shares: configuration errors ending it with one line, and
+the services' ``--check``."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
-from clickmuncher.settings import CommonSettings, ConfigError, load_settings
+from clickmuncher.settings import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
-S = TypeVar("S", bound=CommonSettings)
 
 
 def one_line_errors(func: F) -> F:
@@ -39,7 +38,13 @@ check_option = click.option(
 )
 
 
-def settings_or_exit(kind: type[S]) -> S:
-    """A service's settings (``kind``: its class, or :class:`Settings` for all) from the environment; raises
-    ConfigError, which :func:`one_line_errors` reports."""
-    return load_settings(kind)
+def start_or_check(
+    service: str, check: bool, port: int, port_setting: str, start: Callable[[], None]
+) -> None:
+    """A service with health endpoints (clickmuncher/health.py): with ``--check``, exits with the readiness of
+    the instance serving on ``port`` (named by ``port_setting`` in errors); else ``start()``."""
+    if check:
+        from clickmuncher.health import check as check_ready
+
+        sys.exit(check_ready(service, port, port_setting))
+    start()

@@ -212,8 +212,8 @@ def mask_url_password(url: str) -> str:
 
 
 def load_settings(kind: type[S], **overrides: Any) -> S:
-    """Builds a service's settings (``kind``: its class; all of them by default), turning validation errors
-    into one-line :class:`ConfigError`."""
+    """Builds a service's settings (``kind``: its class, or :class:`Settings` for every setting) from the
+    environment, turning validation errors into one-line :class:`ConfigError`."""
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 

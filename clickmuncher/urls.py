@@ -19,7 +19,8 @@ from urllib.parse import quote
 
 import idna
 
-MAX_URL_CHARS = 2048
+from clickmuncher.records import MAX_URL_CHARS
+
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from clickmuncher.commands import one_line_errors, settings_or_exit
-from clickmuncher.settings import ConfigError, GatewaySettings
+from clickmuncher.commands import one_line_errors
+from clickmuncher.settings import ConfigError, GatewaySettings, load_settings
 from clickmuncher.urls import Rejected, ascii_url, check_url
 
 
@@ -18,7 +18,7 @@ def gateway_command(host: str, port: int, workers: int) -> None:
     """The redirect gateway: GET /?u=URL[&s=SIG] answers 302 and produces one click event."""
     from gateway.main import run
 
-    run(settings_or_exit(GatewaySettings), host=host, port=port, workers=workers)
+    run(load_settings(GatewaySettings), host=host, port=port, workers=workers)
 
 
 @click.command("sign")
@@ -27,7 +27,7 @@ def gateway_command(host: str, port: int, workers: int) -> None:
 @one_line_errors
 def sign(url: str, base: str) -> None:
     """Print a signed redirect link for URL (the last line is the link)."""
-    sign_command(settings_or_exit(GatewaySettings), url, base)
+    sign_command(load_settings(GatewaySettings), url, base)
 
 
 COMMANDS = [gateway_command, sign]

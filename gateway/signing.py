@@ -60,8 +60,3 @@ def sign_url(url: str, key: str | bytes, base: str = "http://127.0.0.1:8080/") -
     added = f"u={quote(url, safe='')}&s={signature(url, key)}"
     query = f"{parts.query}&{added}" if parts.query else added
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, parts.fragment))
-
-
-def signed_link(url: str, key: str | bytes, base: str = "http://127.0.0.1:8080/") -> str:
-    """The same as :func:`sign_url` (the name ``clickmuncher up`` uses)."""
-    return sign_url(url, key, base)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from clickmuncher.commands import check_option, one_line_errors, settings_or_exit
-from clickmuncher.settings import SinkSettings
+from clickmuncher.commands import check_option, one_line_errors, start_or_check
+from clickmuncher.settings import SinkSettings, load_settings
 
 
 @click.command("sink")
@@ -15,13 +13,10 @@ from clickmuncher.settings import SinkSettings
 @one_line_errors
 def sink_command(check: bool) -> None:
     """The DB sink: upserts closed windows, commits offsets after the DB commit."""
-    from clickmuncher.health import check as check_ready
     from sinks.main import METRICS_PORT, run
 
-    settings = settings_or_exit(SinkSettings)
-    if check:
-        sys.exit(check_ready("sink", settings.sink_metrics_port, METRICS_PORT))
-    run(settings)
+    settings = load_settings(SinkSettings)
+    start_or_check("sink", check, settings.sink_metrics_port, METRICS_PORT, lambda: run(settings))
 
 
 @click.command("sink")
@@ -31,7 +26,7 @@ def replay_sink(from_: str) -> None:
     """Move the (stopped) sink back so the aggregate topic is applied again."""
     from sinks.replay import replay_command
 
-    replay_command(settings_or_exit(SinkSettings), from_)
+    replay_command(load_settings(SinkSettings), from_)
 
 
 COMMANDS = [sink_command]

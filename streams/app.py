@@ -20,6 +20,7 @@ from faust.types import TP
 
 from clickmuncher.health import ClusterProbe
 from clickmuncher.kafka.config import faust_config
+from clickmuncher.kafka.topics import CHANGELOG_TABLE
 from clickmuncher.settings import StreamsSettings
 from streams import drain, faust_glue
 from streams.acks import BatchAcks
@@ -33,7 +34,6 @@ from streams.table import FaustWindowTable
 from streams.windows import WindowRules
 
 log = logging.getLogger("streams")
-TABLE_NAME = "click-window-counts"
 TICK_S = 0.5
 FETCH_BYTES_PER_PARTITION = 8 * 1024 * 1024
 CAUGHT_UP_TIMEOUT_S = 2.0
@@ -53,9 +53,9 @@ def state_path(settings: StreamsSettings) -> Path:
     return settings.state_dir / "streams" / settings.streams_app_id
 
 
-def changelog_topic(settings: StreamsSettings) -> str:
-    """The window table's changelog, named as Faust names it."""
-    return f"{settings.streams_app_id}-{TABLE_NAME}-changelog"
+def store_on_disk(settings: StreamsSettings) -> bool:
+    """Whether the table's local store outlives the process (RocksDB), so a clean stop may keep it."""
+    return settings.streams_store.startswith("rocksdb")
 
 
 def faust_app(settings: StreamsSettings) -> faust_glue.StreamsApp:
@@ -105,12 +105,12 @@ class Worker:
         )
         # Subscribed through the conductor (which also enables acks for it); read by streams/drain.py.
         self.app.topics.add(clicks)
-        table = self.app.Table(TABLE_NAME, default=None, partitions=settings.partitions, key_type=str)
+        table = self.app.Table(CHANGELOG_TABLE, default=None, partitions=settings.partitions, key_type=str)
         self.table = table
         self.acks = BatchAcks(self.app)
         self.consumer_hooks = FaustConsumerHooks(self.app, settings.clicks_topic, self.acks)
         self.window_table = FaustWindowTable(table, self.producer)
-        self.store_persists = settings.streams_store.startswith("rocksdb")
+        self.store_persists = store_on_disk(settings)
         self.engine = Engine(
             rules_from(settings),
             OutputTopics(

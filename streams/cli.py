@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from clickmuncher.commands import check_option, one_line_errors, settings_or_exit
-from clickmuncher.settings import StreamsSettings
+from clickmuncher.commands import check_option, one_line_errors, start_or_check
+from clickmuncher.settings import StreamsSettings, load_settings
 
 
 @click.command("streams")
@@ -15,13 +13,10 @@ from clickmuncher.settings import StreamsSettings
 @one_line_errors
 def streams_command(check: bool) -> None:
     """A streams worker: counts clicks in tumbling windows and emits closed windows."""
-    from clickmuncher.health import check as check_ready
     from streams.main import METRICS_PORT, run
 
-    settings = settings_or_exit(StreamsSettings)
-    if check:
-        sys.exit(check_ready("streams", settings.streams_metrics_port, METRICS_PORT))
-    run(settings)
+    settings = load_settings(StreamsSettings)
+    start_or_check("streams", check, settings.streams_metrics_port, METRICS_PORT, lambda: run(settings))
 
 
 @click.command("streams")
@@ -31,7 +26,7 @@ def replay_streams(from_: str) -> None:
     """Recompute windows from the raw clicks topic (streams workers stopped)."""
     from streams.replay import replay_command
 
-    replay_command(settings_or_exit(StreamsSettings), from_)
+    replay_command(load_settings(StreamsSettings), from_)
 
 
 COMMANDS = [streams_command]

@@ -69,11 +69,11 @@ BATCH_MAX_AGE_S = 1.0
 SEEK_RETRY_S = 5.0
 STALL_S = 5.0  # no event for this long while the consumer's position is ahead: records were lost on the way
 MAX_SEEKS = 3  # then a gap is either below the log start (deleted by retention) or fatal
-LIVE_CHUNK = 5000
+LIVE_CHUNK = 5000  # live records built between two yields to the event loop
 # A partition whose next close is overdue by the wall clock (its boundary more than ``idle_s`` before the
 # idle watermark: a backlog of old clicks just drained) is checked once it has been quiet this long,
 # without waiting ``idle_s`` of silence.
-OVERDUE_QUIET_S = 0.2  # live records built between two yields to the event loop
+OVERDUE_QUIET_S = 0.2
 
 
 class OffsetGapError(RuntimeError):

@@ -12,10 +12,10 @@ from types import FrameType
 from clickmuncher.health import serve
 from clickmuncher.kafka.admin import topic_id
 from clickmuncher.kafka.check import check_cluster, ensure_topics_at_start
-from clickmuncher.kafka.topics import ensure_service_topics
+from clickmuncher.kafka.topics import changelog_topic, ensure_service_topics
 from clickmuncher.logs import FORMAT, log_start, setup_logging
 from clickmuncher.settings import StreamsSettings
-from streams.app import Worker, changelog_topic, state_path
+from streams.app import Worker, state_path, store_on_disk
 from streams.kept_store import CleanStop, take_marker, why_rebuilt, write_marker
 from streams.metrics import StreamsMetrics
 from streams.ports import wall_ms
@@ -62,10 +62,6 @@ def _exit_on_signals_until_faust_runs() -> None:
         signal.signal(signum, stop)
 
 
-def table_dir(settings: StreamsSettings) -> Path:
-    return state_path(settings)
-
-
 def run(settings: StreamsSettings, **options: object) -> None:
     """Runs the worker until SIGINT/SIGTERM (Faust's worker drains and stops cleanly)."""
     from streams import faust_glue
@@ -73,7 +69,7 @@ def run(settings: StreamsSettings, **options: object) -> None:
     setup_logging()
     log_start("streams", settings)
     _exit_on_signals_until_faust_runs()
-    store_dir = table_dir(settings)
+    store_dir = state_path(settings)
     last_stop = take_marker(store_dir)  # gone at once: a crash of this run must not leave it behind
     # The cluster first (a wrong password or CA is one line), then a half-done replay must be finished before
     # any topic is touched, then the topics.
@@ -113,7 +109,7 @@ def _prepare_store(
     """Keeps the local store of a clean stop, else deletes it: after a kill -9 it may hold writes whose
     changelog records were never sent, so it is rebuilt from the changelog (streams/kept_store.py)."""
     reason = why_rebuilt(last_stop, changelog, changelog_id, wall_ms())
-    if reason is None and settings.streams_store.startswith("rocksdb"):
+    if reason is None and store_on_disk(settings):
         assert last_stop is not None
         ago_s = (wall_ms() - last_stop.stopped_ms) / 1000
         log.info("local store kept (clean stop %.0f s ago): recovery reads the changelog's tail", ago_s)

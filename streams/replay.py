@@ -56,10 +56,10 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, New
 
 from clickmuncher.kafka.admin import COMPACTED, wait_until_visible
 from clickmuncher.kafka.config import admin_config, consumer_config, producer_config
+from clickmuncher.kafka.topics import changelog_topic
 from clickmuncher.logs import log_start, setup_logging
 from clickmuncher.retry import GaveUp, Retry, kafka_transient
 from clickmuncher.settings import ConfigError, StreamsSettings
-from streams.app import changelog_topic
 from streams.table import changelog_records
 from streams.windows import floor_key
 

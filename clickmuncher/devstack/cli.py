@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from clickmuncher.commands import one_line_errors, settings_or_exit
-from clickmuncher.settings import CommonSettings, Settings
+from clickmuncher.commands import one_line_errors
+from clickmuncher.settings import CommonSettings, Settings, load_settings
 
 
 @click.group()
@@ -20,7 +20,7 @@ def kafka() -> None:
 def _data_dir(data_dir: Path | None) -> Path:
     from clickmuncher.devstack.kafka.broker import default_data_dir
 
-    return data_dir if data_dir is not None else default_data_dir(settings_or_exit(CommonSettings).state_dir)
+    return data_dir if data_dir is not None else default_data_dir(load_settings(CommonSettings).state_dir)
 
 
 DATA_DIR = click.option(
@@ -97,7 +97,7 @@ def up_command(demo: bool, port: int, api_port: int | None) -> None:
     """The whole pipeline on this machine: broker, streams, sink, api, gateway. Ctrl-C stops everything."""
     from clickmuncher.devstack.up import run_stack
 
-    settings = settings_or_exit(Settings)
+    settings = load_settings(Settings)
     run_stack(settings, demo=demo, gateway_port=port, api_port=api_port or settings.api_port)
 
 

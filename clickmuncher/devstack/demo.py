@@ -8,9 +8,9 @@ import json
 import random
 import threading
 import time
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from clickmuncher.devstack.setup import EXAMPLE_URLS
+from clickmuncher.devstack.setup import EXAMPLE_URLS, example_links
 from clickmuncher.settings import Settings
 
 CLICKS_PER_S = 20
@@ -28,18 +28,10 @@ class Demo:
         self.sent = 0
         self.redirected = 0
         self.next_report = time.monotonic() + REPORT_EVERY_S
-        self._links = self._make_links()
+        origin = base.rstrip("/")
+        self._links = [link[len(origin) :] for link in example_links(settings, base, DEMO_URLS)]
         self._weights = [1 / rank for rank in range(1, len(self._links) + 1)]
         threading.Thread(target=self._send_forever, daemon=True).start()
-
-    def _make_links(self) -> list[str]:
-        if self.settings.signing_key is None:
-            return [f"/?u={quote(url, safe='')}" for url in DEMO_URLS]
-        from gateway.signing import signed_link
-
-        key = self.settings.signing_key.get_secret_value()
-        links = [signed_link(url, key, self.base) for url in DEMO_URLS]
-        return [link[len(self.base.rstrip("/")) :] for link in links]
 
     def _send_forever(self) -> None:
         target = urlsplit(self.base)

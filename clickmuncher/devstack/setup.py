@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from urllib.parse import quote
+
 from clickmuncher.kafka.topics import create_missing, declared
 from clickmuncher.settings import Settings
 
@@ -19,13 +22,14 @@ def create_topics(settings: Settings) -> None:
         print(f"up: created topics {', '.join(sorted(created))}", flush=True)
 
 
-def example_links(settings: Settings, base: str) -> list[str]:
-    from gateway.signing import signed_link
+def example_links(settings: Settings, base: str, urls: Sequence[str] = EXAMPLE_URLS) -> list[str]:
+    """Links through the gateway at ``base`` to ``urls``, signed when there is a signing key."""
+    from gateway.signing import sign_url
 
     if settings.signing_key is None:
-        return [f"{base}?u={url}" for url in EXAMPLE_URLS]
+        return [f"{base}?u={quote(url, safe='')}" for url in urls]
     key = settings.signing_key.get_secret_value()
-    return [signed_link(url, key, base) for url in EXAMPLE_URLS]
+    return [sign_url(url, key, base) for url in urls]
 
 
 def print_examples(settings: Settings, base: str) -> None:

@@ -21,12 +21,14 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from clickmuncher.devstack.kafka import broker
+from clickmuncher.health import ClusterProbe
 from clickmuncher.kafka.check import check_cluster
-from clickmuncher.kafka.config import KafkaSettings, admin_config
+from clickmuncher.kafka.config import KafkaSettings
 from clickmuncher.settings import Settings
 
 SERVICES = ("sink", "api", "streams", "gateway")  # start order; stopped in reverse
 STOP_TIMEOUT_S = 20.0
+BROKER_PROBE_S = 3.0  # whether a broker answers at the bootstrap address before one is started there
 
 
 @dataclass
@@ -68,14 +70,7 @@ def local_broker_port(bootstrap: str) -> int | None:
 
 
 def broker_answers(kafka: KafkaSettings) -> bool:
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient(admin_config(kafka, {"log_level": 0}))
-    try:
-        admin.list_topics(timeout=3.0)
-    except Exception:
-        return False
-    return True
+    return ClusterProbe(kafka, timeout_s=BROKER_PROBE_S)() is None
 
 
 def ensure_broker(settings: Settings) -> Path | None:

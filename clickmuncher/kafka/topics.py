@@ -16,7 +16,7 @@ from clickmuncher.kafka.config import KafkaSettings, admin_config
 from clickmuncher.settings import CommonSettings, ConfigError
 
 METADATA_SETTLE_S = 2.0
-CHANGELOG_TABLE = "click-window-counts"  # the streams worker's Faust table (streams/app.py TABLE_NAME)
+CHANGELOG_TABLE = "click-window-counts"  # the streams worker's Faust table (streams/app.py), named once
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from tests.e2e.traffic import (
     clicks_on_topic,
     db_windows,
     latest_revisions,
+    per_url,
     send_clicks,
     zipf_urls,
 )
@@ -213,13 +214,6 @@ def scenario(running: Running, name: str, seed: int, faults: Callable[[LocalClus
     figures = Figures(name, sent, expected, counted, spooled_now, fault_s, topic_s, db_s)
     print(figures.line())
     return figures
-
-
-def per_url(windows: Counter[WindowKey]) -> Counter[str]:
-    totals: Counter[str] = Counter()
-    for (url, _), clicks in windows.items():
-        totals[url] += clicks
-    return totals
 
 
 def only(windows: Counter[WindowKey], urls: set[str]) -> Counter[WindowKey]:

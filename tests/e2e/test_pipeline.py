@@ -18,6 +18,7 @@ from tests.e2e.harness import SIGNING_KEY, Pipeline, gateway_port, nginx, pipeli
 from tests.e2e.traffic import (
     db_windows,
     latest_revisions,
+    per_url,
     produced_windows,
     send_clicks,
     topic_size,
@@ -59,13 +60,6 @@ def inject_faults(run: Pipeline, kafka: LocalBroker, ports: list[int]) -> None:
     for step in steps:
         time.sleep(1.5)
         step()
-
-
-def per_url(windows: Counter[tuple[str, int]]) -> Counter[str]:
-    totals: Counter[str] = Counter()
-    for (url, _), clicks in windows.items():
-        totals[url] += clicks
-    return totals
 
 
 def differences(got: Counter[str], want: Counter[str]) -> dict[str, tuple[int, int]]:

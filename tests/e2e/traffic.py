@@ -96,6 +96,14 @@ def db_windows(database_url: str) -> Counter[WindowKey]:
     return counts
 
 
+def per_url(windows: Counter[WindowKey]) -> Counter[str]:
+    """Each URL's clicks over all its windows."""
+    totals: Counter[str] = Counter()
+    for (url, _), clicks in windows.items():
+        totals[url] += clicks
+    return totals
+
+
 def db_totals(database_url: str) -> Counter[str]:
     engine = sa.create_engine(database_url)
     try:

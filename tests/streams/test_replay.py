@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from clickmuncher.kafka.admin import topic_config
+from clickmuncher.kafka.topics import changelog_topic
 from clickmuncher.records import ClickEvent, ClickWindow, iso_utc
 from clickmuncher.settings import ConfigError, Settings
 from streams import replay
-from streams.app import changelog_topic
 from streams.main import ensure_streams_topics
 from streams.replay import check_no_pending_replay, parse_from, replay_command
 from tests import kafka_clients

@@ -1,7 +1,7 @@
 """Alembic environment for the sink's schema.
 
 :func:`clickmuncher.db.schema.upgrade` passes an open connection in ``config.attributes["connection"]``; the
-``alembic`` command line (``alembic -c sinks/alembic.ini``) uses ``sqlalchemy.url`` instead.
+``alembic`` command line (``alembic -c clickmuncher/db/alembic.ini``) uses ``sqlalchemy.url`` instead.
 """
 
 from __future__ import annotations
