@@ -108,10 +108,11 @@ def _prepare_store(
 ) -> None:
     """Keeps the local store of a clean stop, else deletes it: after a kill -9 it may hold writes whose
     changelog records were never sent, so it is rebuilt from the changelog (streams/kept_store.py)."""
-    reason = why_rebuilt(last_stop, changelog, changelog_id, wall_ms())
+    now_ms = wall_ms()
+    reason = why_rebuilt(last_stop, changelog, changelog_id, now_ms)
     if reason is None and store_on_disk(settings):
         assert last_stop is not None
-        ago_s = (wall_ms() - last_stop.stopped_ms) / 1000
+        ago_s = (now_ms - last_stop.stopped_ms) / 1000
         log.info("local store kept (clean stop %.0f s ago): recovery reads the changelog's tail", ago_s)
     else:
         if store_dir.exists():

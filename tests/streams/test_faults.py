@@ -117,7 +117,7 @@ def test_sigterm_under_load_stops_cleanly_and_loses_nothing(
         time.sleep(random.uniform(0.5, 2.0))  # counting the backlog
         asked = time.monotonic()
         assert worker.stop() == 0
-        log = worker.log_path.read_text()
+        log = log_of(worker)
         print(f"\nstopped under load in {time.monotonic() - asked:.1f}s")
         assert "wait_empty" not in log
         assert log.count("streams stopped:") == _ + 1
@@ -129,7 +129,7 @@ def test_sigterm_under_load_stops_cleanly_and_loses_nothing(
     check_classes(latest_windows(reader), clicks)
     assert worker.stop() == 0
     # Both restarts kept the store of the clean stop before them and recovered only the changelog's tail.
-    assert worker.log_path.read_text().count("local store kept (clean stop") == 2
+    assert log_of(worker).count("local store kept (clean stop") == 2
 
 
 def test_late_clicks_after_an_idle_close_survive_kill_and_stop(
